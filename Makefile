@@ -1,0 +1,39 @@
+# dropout-risk: `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test lint format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv/ and install the project with its pinned dependencies
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+demo: install ## Synthesise a cohort, train, score and report (writes demo-output/)
+	$(BIN)/dropout-risk demo --out demo-output
+
+test: install ## Run the test suite
+	$(BIN)/python -m pytest
+
+lint: install ## Check style with ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Format the code with ruff
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install ## Run the benchmarks (writes bench/results.json)
+	$(BIN)/python bench/run.py
+
+clean: ## Remove the venv, the demo output and the local MLflow store
+	rm -rf $(VENV) demo-output mlflow.db mlruns mlartifacts .pytest_cache .ruff_cache

@@ -1,0 +1,134 @@
+"""Alliance level, trajectory, ruptures and repairs over the ratings so far.
+
+Clinical signal: a weak or weakening early alliance predicts dropout (d = 0.55, Sharf,
+Primavera & Diener 2010) and outcome (r = .278, Flückiger et al. 2018). Ruptures show as
+V-shaped session-to-session dips; a repaired rupture is not the same as an unrepaired
+one (rupture-repair and outcome r = .24, Safran et al. 2011), so both are counted, and
+whether the latest rupture is still open is a feature of its own. The SRS below its
+cut-off (36, Duncan et al. 2003) is the clinical flag for an alliance concern.
+
+Every value describes the ratings up to and including the row (cumulative and
+backward-looking operations only), carried forward over appointments without a rating.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.schema import ALLIANCE_SCALES
+
+
+def _scale_trajectory(
+    values: pd.Series, by: np.ndarray, session_number: pd.Series, rupture_drop: float, window: int
+) -> pd.DataFrame:
+    """Trajectory statistics of one scale on the rows that carry a rating."""
+    rated = values.notna().to_numpy()
+    v = values[rated]
+    keys = by[rated]
+    grouped = v.groupby(keys, sort=False)
+    prev = grouped.shift(1)
+    first = grouped.transform("first")
+    k = grouped.cumcount().to_numpy() + 1
+    lag = grouped.shift(window - 1)
+    slope = np.where(
+        k >= window, (v - lag) / (window - 1), np.where(k >= 2, (v - first) / np.maximum(k - 1, 1), np.nan)
+    )
+    drop = prev - v
+    rupture = (drop >= rupture_drop - 1e-9).to_numpy()
+    # the level the latest rupture fell from; recovered when back within half a drop of it
+    reference = prev.where(rupture).groupby(keys, sort=False).ffill()
+    open_now = (reference.notna() & (v < reference - rupture_drop / 2)).to_numpy()
+    open_before = pd.Series(open_now, index=v.index).groupby(keys, sort=False).shift(1, fill_value=False)
+    repair = open_before.to_numpy() & ~open_now & ~rupture
+    sess = session_number[rated]
+    rupture_at = pd.Series(np.where(rupture, sess, np.nan), index=v.index)
+    return pd.DataFrame(
+        {
+            "last": v,
+            "change": v - first,
+            "slope": slope,
+            "min": grouped.cummin(),
+            "ruptures": pd.Series(rupture.astype(float), index=v.index).groupby(keys, sort=False).cumsum(),
+            "unrepaired": open_now.astype(float),
+            "repairs": pd.Series(repair.astype(float), index=v.index).groupby(keys, sort=False).cumsum(),
+            # context for plain-language reasons, not model inputs
+            "ctx_first": first,
+            "ctx_prev": prev,
+            "ctx_prev_session": sess.groupby(keys, sort=False).shift(1),
+            "ctx_last_session": sess,
+            "ctx_rupture_session": rupture_at.groupby(keys, sort=False).ffill(),
+            "ctx_rupture_from": reference,
+            "ctx_count": pd.Series(k.astype(float), index=v.index),
+        },
+        index=v.index,
+    )
+
+
+def alliance_prefix(
+    sessions: pd.DataFrame,
+    session_number: pd.Series,
+    *,
+    wai_rupture_drop: float,
+    srs_rupture_drop: float,
+    srs_cutoff: float,
+    ors_cutoff: float,
+    slope_window: int,
+) -> pd.DataFrame:
+    """Alliance and ORS features for every appointment row.
+
+    Parameters
+    ----------
+    sessions
+        Appointments sorted by client and date with derived scores ``wai_bond``,
+        ``wai_goal``, ``wai_task``, ``srs_total`` and ``ors_total`` (NaN when not rated).
+    session_number
+        Ordinal of the attended session on attended rows (NaN elsewhere), for reasons.
+    wai_rupture_drop, srs_rupture_drop
+        Session-to-session fall that counts as a rupture, in scale points.
+    srs_cutoff, ors_cutoff
+        SRS alliance-concern and ORS clinical cut-offs from the instrument config.
+    slope_window
+        Number of most recent ratings the slope is taken over.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Model columns ``<scale>_<stat>``, ``srs_below_cutoff``, ``srs_share_below_cutoff``,
+        ``ors_last``, ``ors_change``, ``ors_clinical`` and ``ctx_*`` context columns.
+    """
+    by = sessions["client_id"].to_numpy()
+    parts: list[pd.DataFrame] = []
+    for scale in ALLIANCE_SCALES:
+        drop = srs_rupture_drop if scale == "srs_total" else wai_rupture_drop
+        traj = _scale_trajectory(sessions[scale], by, session_number, drop, slope_window)
+        parts.append(traj.add_prefix(f"{scale}_"))
+
+    srs = sessions["srs_total"]
+    srs_rated = srs.notna()
+    below = (srs < srs_cutoff).where(srs_rated).astype(float)
+    srs_extra = pd.DataFrame(
+        {
+            "srs_below_cutoff": below,
+            "srs_share_below_cutoff": below.fillna(0).groupby(by, sort=False).cumsum()
+            / srs_rated.astype(float).groupby(by, sort=False).cumsum().replace(0, np.nan),
+        }
+    ).where(srs_rated)
+    parts.append(srs_extra)
+
+    ors = sessions["ors_total"]
+    ors_rated = ors.notna().to_numpy()
+    ors_first = ors[ors_rated].groupby(by[ors_rated], sort=False).transform("first")
+    parts.append(
+        pd.DataFrame(
+            {
+                "ors_last": ors[ors_rated],
+                "ors_change": ors[ors_rated] - ors_first,
+                "ors_clinical": (ors[ors_rated] < ors_cutoff).astype(float),
+                "ors_ctx_first": ors_first,
+            }
+        )
+    )
+    rated_values = pd.concat(parts, axis=1).reindex(sessions.index)
+    # carry the latest known rating state over appointments that had none
+    return rated_values.groupby(by, sort=False).ffill()

@@ -1,0 +1,65 @@
+"""The label: does the episode end in dropout (CONTRACT.md, "The label")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def episode_labels(
+    clients: pd.DataFrame,
+    *,
+    last_attended: pd.Series | None = None,
+    extraction_date: pd.Timestamp | None = None,
+    inactive_as_dropout: bool = False,
+    inactive_days: int = 90,
+) -> pd.Series:
+    """1.0 for dropout, 0.0 for completion, NaN for unlabelled episodes.
+
+    ``transferred``/``other`` and active episodes carry no label. With
+    ``inactive_as_dropout`` an active episode whose last attended session (or intake,
+    when none) lies more than ``inactive_days`` before ``extraction_date`` is a dropout.
+
+    Parameters
+    ----------
+    clients
+        Validated clients table.
+    last_attended
+        Last attended session date per client_id (for the inactivity rule).
+    extraction_date
+        The date the export was taken (for the inactivity rule).
+    inactive_as_dropout, inactive_days
+        The config switch of CONTRACT.md.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by client_id.
+    """
+    reason = clients["discharge_reason"].astype("string").str.strip().str.lower()
+    label = np.select(
+        [reason.eq("dropout").fillna(False).to_numpy(), reason.eq("completed").fillna(False).to_numpy()],
+        [1.0, 0.0],
+        default=np.nan,
+    )
+    out = pd.Series(label, index=pd.Index(clients["client_id"].to_numpy(), name="client_id"))
+    if inactive_as_dropout:
+        if extraction_date is None:
+            raise ValueError("inactive_as_dropout needs the extraction date")
+        active = (reason.isna() & clients["discharge_date"].isna()).to_numpy()
+        seen = pd.Series(clients["intake_date"].to_numpy(), index=out.index)
+        if last_attended is not None:
+            seen = last_attended.reindex(out.index).fillna(seen)
+        idle = (extraction_date - seen).dt.days.to_numpy() > inactive_days
+        out[active & idle] = 1.0
+    return out
+
+
+def active_mask(clients: pd.DataFrame) -> pd.Series:
+    """True for episodes still open: discharge_date and discharge_reason both blank."""
+    reason = clients["discharge_reason"].astype("string").str.strip()
+    blank_reason = reason.isna() | reason.eq("")
+    return pd.Series(
+        (blank_reason & clients["discharge_date"].isna()).to_numpy(),
+        index=pd.Index(clients["client_id"].to_numpy(), name="client_id"),
+    )

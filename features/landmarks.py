@@ -1,0 +1,136 @@
+"""Feature rows for a client at a moment in time: training landmarks and scoring as-of.
+
+A training example is a *landmark*: the state of an episode just after each of its first
+K scheduled appointments, labelled with the episode's eventual outcome and built only
+from the appointments up to that one. Scoring builds the same row as of a date, from the
+appointments on or before it. Both take the row of one appointment from
+:func:`appointment_prefix`, whose every column is a cumulative (backward-looking)
+function of the client's appointments, so a later appointment can never change it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.alliance import alliance_prefix
+from features.attendance import attendance_prefix
+from features.instruments import derive_scores
+from features.intake import intake_features
+from features.schema import CATEGORICAL_FEATURES, FEATURE_NAMES, NUMERIC_FEATURES
+from pipeline.config import FeaturesConfig, InstrumentsConfig
+
+KEY_COLUMNS = ("client_id", "landmark", "cutoff_date")
+
+
+def appointment_prefix(
+    clients: pd.DataFrame,
+    sessions: pd.DataFrame,
+    instruments: InstrumentsConfig,
+    features: FeaturesConfig,
+) -> pd.DataFrame:
+    """One row per appointment describing everything known up to and including it.
+
+    Parameters
+    ----------
+    clients, sessions
+        Validated contract tables; appointments of clients not in ``clients`` are ignored.
+    instruments, features
+        Instrument definitions and feature settings from config.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``client_id``, ``session_date``, ``intake_date``, attendance and alliance columns,
+        sorted by client, date and input order.
+    """
+    # only the episodes asked about: appointments of other clients are not theirs to describe
+    sessions = sessions[sessions["client_id"].isin(clients["client_id"])]
+    scored = derive_scores(sessions, instruments)
+    order_cols = ["client_id", "session_date"] + (["row"] if "row" in scored else [])
+    scored = scored.sort_values(order_cols, kind="stable").reset_index(drop=True)
+    intake = pd.Series(clients["intake_date"].to_numpy(), index=clients["client_id"].to_numpy())
+    scored["intake_date"] = scored["client_id"].map(intake).to_numpy()
+    attendance = attendance_prefix(scored)
+    alliance = alliance_prefix(
+        scored,
+        attendance["session_number"],
+        wai_rupture_drop=instruments.wai.rupture_drop,
+        srs_rupture_drop=instruments.srs.rupture_drop,
+        srs_cutoff=instruments.srs.cutoff,
+        ors_cutoff=instruments.ors.cutoff,
+        slope_window=features.slope_window,
+    )
+    return pd.concat(
+        [scored[["client_id", "session_date", "intake_date"]], attendance, alliance], axis=1
+    )
+
+
+def _complete(rows: pd.DataFrame, clients: pd.DataFrame) -> pd.DataFrame:
+    """Add the features that depend on the cutoff date and the intake attributes."""
+    intake = intake_features(clients)
+    rows = rows.join(intake, on="client_id")
+    cutoff = rows["cutoff_date"]
+    seen = rows["last_attended_date"].fillna(rows["intake_date"])
+    rows["days_since_last_attended"] = (cutoff - seen).dt.days.astype(float).clip(lower=0)
+    rows["days_in_treatment"] = (cutoff - rows["intake_date"]).dt.days.astype(float).clip(lower=0)
+    planned = rows["planned_sessions"].where(rows["planned_sessions"] > 0)
+    rows["plan_progress"] = rows["attended"] / planned
+    ctx = [c for c in rows.columns if "ctx_" in c] + ["last_attended_date"]
+    return rows[[*KEY_COLUMNS, *FEATURE_NAMES, *ctx]].reset_index(drop=True)
+
+
+def landmark_examples(
+    clients: pd.DataFrame,
+    sessions: pd.DataFrame,
+    instruments: InstrumentsConfig,
+    features: FeaturesConfig,
+) -> pd.DataFrame:
+    """Training examples: one per episode after each of its first K appointments.
+
+    Each example carries ``weight`` = 1 / (number of landmarks of its episode), so every
+    episode counts once however many appointments it reached.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Key columns, ``weight``, the model features and ``ctx_*`` context columns.
+    """
+    prefix = appointment_prefix(clients, sessions, instruments, features)
+    rows = prefix[prefix["appointments"] <= features.landmarks].copy()
+    rows["landmark"] = rows["appointments"].astype(int)
+    rows["cutoff_date"] = rows["session_date"]
+    out = _complete(rows, clients)
+    out.insert(3, "weight", 1.0 / out.groupby("client_id")["landmark"].transform("size"))
+    return out
+
+
+def asof_examples(
+    clients: pd.DataFrame,
+    sessions: pd.DataFrame,
+    as_of: pd.Timestamp,
+    instruments: InstrumentsConfig,
+    features: FeaturesConfig,
+) -> pd.DataFrame:
+    """Scoring rows: each client's state as of ``as_of`` from appointments on or before it.
+
+    Clients with no appointment on or before ``as_of`` get no row (the caller lists them
+    as not scored).
+    """
+    known = sessions[sessions["session_date"] <= as_of]
+    prefix = appointment_prefix(clients, known, instruments, features)
+    last = prefix.groupby("client_id", sort=False).tail(1).copy()
+    last["landmark"] = last["appointments"].astype(int)
+    last["cutoff_date"] = as_of
+    return _complete(last, clients)
+
+
+def model_inputs(examples: pd.DataFrame) -> pd.DataFrame:
+    """The model's input columns, in the declared order, with one missing marker (NaN)."""
+    X = examples.loc[:, list(FEATURE_NAMES)].copy()
+    for name in CATEGORICAL_FEATURES:
+        X[name] = X[name].astype("string").to_numpy(dtype=object, na_value=np.nan)
+    for name in NUMERIC_FEATURES:
+        X[name] = pd.to_numeric(X[name], errors="coerce").astype(float)
+    return X
+

@@ -1,0 +1,106 @@
+"""The model's input columns: names, kinds and the clinical direction where it is certain.
+
+One list serves training, scoring, explanation and the behaviour tests, so a feature
+added here is added everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Alliance scales the features are built for. Subscales and totals are derived from the
+# items by `features.instruments.derive_scores` using the instrument definitions in config.
+ALLIANCE_SCALES: tuple[str, ...] = ("wai_bond", "wai_goal", "wai_task", "srs_total")
+SCALE_LABELS: dict[str, str] = {
+    "wai_bond": "bond rating",
+    "wai_goal": "goal agreement rating",
+    "wai_task": "task agreement rating",
+    "srs_total": "SRS total",
+    "ors_total": "ORS total",
+}
+TRAJECTORY_STATS: tuple[str, ...] = (
+    "last", "change", "slope", "min", "ruptures", "unrepaired", "repairs",
+)
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One model input column.
+
+    Attributes
+    ----------
+    name
+        Column name.
+    kind
+        ``numeric`` or ``categorical``.
+    family
+        ``attendance``, ``alliance``, ``outcome`` or ``intake``: used for baselines and reports.
+    direction
+        +1 when a larger value can only raise dropout risk clinically, -1 when it can only
+        lower it, 0 when no direction is certain. The models are constrained to it and the
+        behaviour tests check it.
+    """
+
+    name: str
+    kind: str
+    family: str
+    direction: int = 0
+
+
+def _alliance_features() -> list[Feature]:
+    out: list[Feature] = []
+    for scale in ALLIANCE_SCALES:
+        out += [
+            Feature(f"{scale}_last", "numeric", "alliance"),
+            Feature(f"{scale}_change", "numeric", "alliance"),
+            Feature(f"{scale}_slope", "numeric", "alliance"),
+            Feature(f"{scale}_min", "numeric", "alliance"),
+            Feature(f"{scale}_ruptures", "numeric", "alliance"),
+            Feature(f"{scale}_unrepaired", "numeric", "alliance", +1),
+            Feature(f"{scale}_repairs", "numeric", "alliance"),
+        ]
+    out += [
+        Feature("srs_below_cutoff", "numeric", "alliance", +1),
+        Feature("srs_share_below_cutoff", "numeric", "alliance"),
+    ]
+    return out
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("appointments", "numeric", "attendance"),
+    Feature("attended", "numeric", "attendance"),
+    Feature("attendance_rate", "numeric", "attendance", -1),
+    Feature("no_shows", "numeric", "attendance", +1),
+    Feature("late_cancels", "numeric", "attendance", +1),
+    Feature("cancellations", "numeric", "attendance"),
+    Feature("missed_first_appointment", "numeric", "attendance", +1),
+    Feature("misses_since_last_attended", "numeric", "attendance", +1),
+    Feature("days_since_last_attended", "numeric", "attendance"),
+    Feature("longest_gap_days", "numeric", "attendance"),
+    Feature("days_in_treatment", "numeric", "attendance"),
+    Feature("plan_progress", "numeric", "attendance"),
+    *_alliance_features(),
+    Feature("ors_last", "numeric", "outcome"),
+    Feature("ors_change", "numeric", "outcome"),
+    Feature("ors_clinical", "numeric", "outcome"),
+    Feature("age", "numeric", "intake"),
+    Feature("planned_sessions", "numeric", "intake"),
+    Feature("site", "categorical", "intake"),
+    Feature("program", "categorical", "intake"),
+    Feature("gender", "categorical", "intake"),
+    Feature("primary_concern", "categorical", "intake"),
+    Feature("referral_source", "categorical", "intake"),
+)
+
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+NUMERIC_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "numeric")
+CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "categorical")
+INTAKE_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.family == "intake")
+
+
+MONOTONE_DIRECTIONS: dict[str, int] = {f.name: f.direction for f in FEATURES if f.direction}
+
+
+def features_of_family(*families: str) -> tuple[str, ...]:
+    """Names of the features whose family is one of ``families``."""
+    return tuple(f.name for f in FEATURES if f.family in families)

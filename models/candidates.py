@@ -1,0 +1,158 @@
+"""Candidate estimators: a regularised logistic regression and gradient-boosted trees.
+
+Both are scikit-learn Pipelines whose preprocessing has one transformer per original
+feature, named after it, so every encoded column can be traced back to the feature it
+came from (explanations are summed back to original features: EVIDENCE.md, user asks 3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from features.schema import CATEGORICAL_FEATURES, MONOTONE_DIRECTIONS, NUMERIC_FEATURES
+from models.constrained_logistic import SignConstrainedLogisticRegression
+from pipeline.config import HGBParams, LogisticParams
+
+MISSING_CATEGORY = "not recorded"
+# simplest first: selection ties go to the earlier candidate
+SIMPLICITY_ORDER = ("logistic", "hist_gradient_boosting")
+
+
+def _categorical_imputer() -> SimpleImputer:
+    return SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY, missing_values=np.nan)
+
+
+def linear_preprocessor(numeric=NUMERIC_FEATURES, categorical=CATEGORICAL_FEATURES) -> ColumnTransformer:
+    """Median imputation with a missing-indicator and scaling; one-hot categories.
+
+    A rating that was never collected is informative (a site without SRS, a client who
+    skipped the form), so missingness gets its own column rather than being hidden.
+    """
+    steps = [
+        (
+            name,
+            make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()),
+            [name],
+        )
+        for name in numeric
+    ]
+    steps += [
+        (
+            name,
+            make_pipeline(
+                _categorical_imputer(),
+                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False),
+            ),
+            [name],
+        )
+        for name in categorical
+    ]
+    # pandas output: the classifier sees `<feature>__<column>` names (sign constraints need them)
+    return ColumnTransformer(steps, verbose_feature_names_out=True).set_output(transform="pandas")
+
+
+def tree_preprocessor(numeric=NUMERIC_FEATURES, categorical=CATEGORICAL_FEATURES) -> ColumnTransformer:
+    """Numbers as they are (trees split on missing natively); categories one-hot.
+
+    One-hot rather than HistGradientBoosting's native categorical splits: SHAP's tree
+    explainer does not follow native categorical splits (its contributions stop adding
+    up to the margin), and exact explanations matter more here than a few splits.
+    """
+    steps = [(name, "passthrough", [name]) for name in numeric]
+    steps += [
+        (
+            name,
+            make_pipeline(
+                _categorical_imputer(),
+                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False),
+            ),
+            [name],
+        )
+        for name in categorical
+    ]
+    return ColumnTransformer(steps, verbose_feature_names_out=True).set_output(transform="pandas")
+
+
+def make_logistic(params: LogisticParams, seed: int) -> Pipeline:
+    """L2-regularised logistic regression on scaled, imputed, one-hot inputs.
+
+    Coefficients of features with a certain clinical direction keep that sign.
+    """
+    return Pipeline(
+        [
+            ("preprocess", linear_preprocessor()),
+            ("classifier", SignConstrainedLogisticRegression(C=params.C, directions=dict(MONOTONE_DIRECTIONS))),
+        ]
+    )
+
+
+def make_hist_gradient_boosting(params: HGBParams, seed: int) -> Pipeline:
+    """Histogram gradient boosting with native missing values and monotone constraints."""
+    return Pipeline(
+        [
+            ("preprocess", tree_preprocessor()),
+            (
+                "classifier",
+                HistGradientBoostingClassifier(
+                    max_iter=params.max_iter,
+                    learning_rate=params.learning_rate,
+                    max_leaf_nodes=params.max_leaf_nodes,
+                    min_samples_leaf=params.min_samples_leaf,
+                    l2_regularization=params.l2_regularization,
+                    early_stopping=params.early_stopping,
+                    validation_fraction=0.15,
+                    n_iter_no_change=20,
+                    categorical_features=None,
+                    # names as the tree preprocessor writes them: `<feature>__<feature>`
+                    monotonic_cst={f"{name}__{name}": sign for name, sign in MONOTONE_DIRECTIONS.items()},
+                    random_state=seed,
+                ),
+            ),
+        ]
+    )
+
+
+def make_intake_baseline(seed: int) -> Pipeline:
+    """Logistic regression on intake attributes alone: the baseline process data must beat."""
+    from features.schema import INTAKE_FEATURES
+
+    numeric = tuple(f for f in INTAKE_FEATURES if f in NUMERIC_FEATURES)
+    categorical = tuple(f for f in INTAKE_FEATURES if f in CATEGORICAL_FEATURES)
+    return Pipeline(
+        [
+            ("preprocess", linear_preprocessor(numeric, categorical)),
+            ("classifier", LogisticRegression(C=1.0, max_iter=5000, random_state=seed)),
+        ]
+    )
+
+
+def build_candidates(candidates, seed: int) -> dict[str, Pipeline]:
+    """The configured candidates, in order of simplicity.
+
+    Parameters
+    ----------
+    candidates
+        ``pipeline.config.CandidatesConfig``; a candidate set to null is skipped.
+    seed
+        Random state for every estimator.
+    """
+    makers = {"logistic": make_logistic, "hist_gradient_boosting": make_hist_gradient_boosting}
+    out = {}
+    for name in SIMPLICITY_ORDER:
+        params = getattr(candidates, name)
+        if params is not None:
+            out[name] = makers[name](params, seed)
+    if not out:
+        raise ValueError("training.candidates: at least one candidate must be configured")
+    return out
+
+
+def encoded_feature_sources(preprocessor: ColumnTransformer) -> list[str]:
+    """For each encoded column of a fitted preprocessor, the original feature it came from."""
+    return [name.split("__", 1)[0] for name in preprocessor.get_feature_names_out()]

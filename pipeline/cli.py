@@ -1,0 +1,204 @@
+"""The `dropout-risk` command: a thin Typer layer over the pipeline functions.
+
+Config is read once here and passed down. Exit statuses follow CONTRACT.md: 0 success,
+2 unusable inputs, 3 rows rejected under --strict, 1 an unexpected internal error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.config import load_config
+from pipeline.errors import InputError, RejectedRowsError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Dropout risk for therapy caseloads: calibrated, explained, tracked in MLflow.",
+)
+console = Console(stderr=True, highlight=False)
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML overriding configs/default.yaml.")]
+ClientsOpt = Annotated[Path, typer.Option("--clients", help="clients table (.csv or .parquet)")]
+SessionsOpt = Annotated[Path, typer.Option("--sessions", help="sessions table (.csv or .parquet)")]
+
+
+def _fail(message: str, code: int) -> None:
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _exit_statuses():
+    """Map the pipeline's exceptions to the contract's exit statuses."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except InputError as exc:
+        _fail(str(exc), 2)
+    except RejectedRowsError as exc:
+        _fail(str(exc), 3)
+    except KeyboardInterrupt:
+        _fail("interrupted; no partial output was written", 1)
+    except Exception as exc:  # noqa: BLE001 - the contract's status 1 for anything unexpected
+        traceback.print_exc(file=sys.stderr)
+        _fail(f"internal error ({type(exc).__name__}). Please report it with the output above.", 1)
+
+
+@contextlib.contextmanager
+def _progress(title: str):
+    """A spinner whose text follows the pipeline's progress callbacks."""
+    with console.status(title) as status:
+        def update(text: str) -> None:
+            status.update(f"{title}: {text}")
+            console.log(text)
+
+        yield update
+
+
+def _report_extra_columns(extra: dict) -> None:
+    for table, columns in extra.items():
+        if columns:
+            console.print(f"note: {table}: ignored extra columns {', '.join(columns)}")
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="directory for clients.csv and sessions.csv")],
+    n_clients: Annotated[int | None, typer.Option("--n-clients", min=1, help="episodes to generate")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="random seed")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write a synthetic cohort that follows the data contract."""
+    with _exit_statuses():
+        from pipeline.synth import write_cohort
+
+        cfg = load_config(config)
+        n = n_clients if n_clients is not None else cfg.synth.n_clients
+        s = seed if seed is not None else cfg.synth.seed
+        clients_path, sessions_path = write_cohort(out, n, s, cfg.instruments)
+        console.print(f"wrote {clients_path} and {sessions_path} ({n} clients, seed {s})")
+
+
+@app.command()
+def validate(clients: ClientsOpt, sessions: SessionsOpt, config: ConfigOpt = None) -> None:
+    """Report every problem in the inputs; exit 0 when there are none."""
+    with _exit_statuses():
+        from pipeline.train import load_inputs
+
+        cfg = load_config(config)
+        tables = load_inputs(clients, sessions, cfg)
+        _report_extra_columns(tables.extra_columns)
+        issues = tables.issues
+        if not len(issues):
+            console.print(
+                f"ok: {tables.n_client_rows} client rows and {tables.n_session_rows} session rows, no problems"
+            )
+            return
+        table = Table("file", "row", "column", "value", "reason", title=f"{len(issues)} problems")
+        for rec in issues.head(200).itertuples():
+            table.add_row(str(rec.file), str(rec.row), str(rec.column), str(rec.value), str(rec.reason))
+        Console(highlight=False).print(table)
+        if len(issues) > 200:
+            console.print(f"... and {len(issues) - 200} more")
+        _fail(f"{len(issues)} problems found in the inputs (rows with problems are rejected by train and score)", 3)
+
+
+@app.command()
+def train(clients: ClientsOpt, sessions: SessionsOpt, config: ConfigOpt = None) -> None:
+    """Build features, fit and evaluate candidates, log to MLflow, register the champion."""
+    with _exit_statuses():
+        from pipeline.train import run_training
+
+        cfg = load_config(config)
+        with _progress("training") as progress:
+            outcome = run_training(clients, sessions, cfg, progress)
+        _report_extra_columns(outcome.tables.extra_columns)
+        _print_training(outcome)
+
+
+def _print_training(outcome) -> None:
+    r = outcome.result
+    table = Table("measure (held-out clients)", "model", "95% CI", "intake-only baseline")
+    for key in ("auroc", "auprc", "brier", "cal_slope", "cal_intercept"):
+        lo, hi = r.test_intervals.get(key, (float("nan"), float("nan")))
+        table.add_row(key, f"{r.test_metrics[key]:.3f}", f"{lo:.3f}–{hi:.3f}", f"{r.baseline_metrics.get(key, float('nan')):.3f}")
+    Console(highlight=False).print(table)
+    console.print(
+        f"selected {r.selected} (calibration: {r.calibration}); registered {outcome.model_version} as champion\n"
+        f"MLflow store: {outcome.tracking_uri}  run: {outcome.run_id}"
+    )
+
+
+@app.command()
+def score(
+    clients: ClientsOpt,
+    sessions: SessionsOpt,
+    out: Annotated[Path, typer.Option("--out", help="risk list (.csv or .parquet)")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="score as of this date (default: latest session)")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="model URI (default models:/dropout-risk@champion)")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="also write an HTML page of the list")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="exit 3 when any input row is rejected")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Score every active client and write the ranked risk list."""
+    with _exit_statuses():
+        from pipeline.score import run_scoring
+
+        cfg = load_config(config)
+        outcome = run_scoring(clients, sessions, out, cfg, as_of=as_of, model_uri=model, strict=strict)
+        _report_extra_columns(outcome.extra_columns)
+        _print_scoring(outcome)
+        if report is not None:
+            from pipeline.report import write_report
+
+            write_report(outcome, report)
+            console.print(f"report: {report}")
+
+
+def _print_scoring(outcome, top: int = 0) -> None:
+    rl = outcome.risk_list
+    counts = rl["risk_tier"].value_counts()
+    console.print(
+        f"scored {int(rl['scored'].sum())} of {len(rl)} active clients as of {outcome.as_of:%Y-%m-%d} "
+        f"with {outcome.model_version}: high {counts.get('high', 0)}, medium {counts.get('medium', 0)}, "
+        f"low {counts.get('low', 0)}, not scored {int((~rl['scored']).sum())}"
+    )
+    console.print(f"risk list: {outcome.out_path}")
+    if outcome.n_rejected_rows:
+        console.print(f"{outcome.n_rejected_rows} rejected input rows: see {outcome.rejected_path}")
+    if top:
+        table = Table("rank", "client", "therapist", "risk", "tier", "top reason")
+        for rec in rl.head(top).itertuples():
+            risk = "" if rec.risk != rec.risk else f"{100 * rec.risk:.0f}%"
+            table.add_row(str(rec.rank), str(rec.client_id), str(rec.therapist_id), risk, rec.risk_tier, rec.reason_1)
+        Console(highlight=False).print(table)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="directory for the demo's files")] = Path("demo-output"),
+    config: ConfigOpt = None,
+) -> None:
+    """Synthesise a cohort, train, score the active clients and report, on the default store."""
+    with _exit_statuses():
+        from pipeline.demo import run_demo
+
+        cfg = load_config(config)
+        with _progress("demo") as progress:
+            result = run_demo(out, cfg, progress)
+        _print_training(result.train)
+        _print_scoring(result.score, top=10)
+        console.print(f"metrics: {result.metrics_path}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

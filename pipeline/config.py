@@ -1,0 +1,192 @@
+"""Typed, frozen configuration read once at the entry point and passed down.
+
+The YAML in ``configs/default.yaml`` holds every default; a user file given with
+``--config`` is merged over it key by key, then validated by pydantic so a typo or a
+wrong type fails with the key's name instead of surfacing later as a KeyError.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.errors import InputError
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TrackingConfig(_Frozen):
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = "dropout-risk"
+    registered_model: str = "dropout-risk"
+
+
+class WaiConfig(_Frozen):
+    n_items: int = Field(12, ge=1)
+    min: float = 1
+    max: float = 5
+    subscales: dict[str, tuple[int, ...]]
+    min_items_per_subscale: int = Field(3, ge=1)
+    rupture_drop: float = Field(0.5, gt=0)
+
+    @model_validator(mode="after")
+    def _check_key(self) -> WaiConfig:
+        if self.min >= self.max:
+            raise ValueError("wai.min must be below wai.max")
+        for name, items in self.subscales.items():
+            bad = [i for i in items if not 1 <= i <= self.n_items]
+            if bad:
+                raise ValueError(f"wai subscale {name!r} names items {bad} outside 1..{self.n_items}")
+        if set(self.subscales) != {"bond", "goal", "task"}:
+            raise ValueError("wai.subscales must define exactly bond, goal and task (Bordin)")
+        return self
+
+
+class SrsConfig(_Frozen):
+    n_items: int = Field(4, ge=1)
+    item_min: float = 0
+    item_max: float = 10
+    total_min: float = 0
+    total_max: float = 40
+    cutoff: float = 36
+    rupture_drop: float = Field(1.0, gt=0)
+
+
+class OrsConfig(_Frozen):
+    total_min: float = 0
+    total_max: float = 40
+    cutoff: float = 25
+    reliable_change: float = 5
+
+
+class InstrumentsConfig(_Frozen):
+    wai: WaiConfig
+    srs: SrsConfig
+    ors: OrsConfig
+
+
+class FeaturesConfig(_Frozen):
+    landmarks: int = Field(6, ge=1, le=60)
+    slope_window: int = Field(3, ge=2, le=20)
+
+
+class LabelConfig(_Frozen):
+    inactive_as_dropout: bool = False
+    inactive_days: int = Field(90, ge=1)
+
+
+class LogisticParams(_Frozen):
+    C: float = Field(0.5, gt=0)
+
+
+class HGBParams(_Frozen):
+    max_iter: int = Field(300, ge=1)
+    learning_rate: float = Field(0.05, gt=0)
+    max_leaf_nodes: int = Field(15, ge=2)
+    min_samples_leaf: int = Field(50, ge=1)
+    l2_regularization: float = Field(1.0, ge=0)
+    early_stopping: bool = True
+
+
+class CandidatesConfig(_Frozen):
+    logistic: LogisticParams | None = LogisticParams()
+    hist_gradient_boosting: HGBParams | None = HGBParams()
+
+
+class TrainingConfig(_Frozen):
+    seed: int = 42
+    test_fraction: float = Field(0.2, gt=0, lt=0.9)
+    calibration_fraction: float = Field(0.2, gt=0, lt=0.9)
+    cv_folds: int = Field(5, ge=2, le=20)
+    selection_metric: Literal["log_loss"] = "log_loss"
+    calibration: Literal["sigmoid", "isotonic", "auto"] = "sigmoid"
+    bootstrap: int = Field(200, ge=0)
+    candidates: CandidatesConfig = CandidatesConfig()
+
+
+class TiersConfig(_Frozen):
+    high: float = Field(0.4, gt=0, lt=1)
+    medium: float = Field(0.2, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TiersConfig:
+        if self.medium >= self.high:
+            raise ValueError("scoring.tiers.medium must be below scoring.tiers.high")
+        return self
+
+
+class ScoringConfig(_Frozen):
+    tiers: TiersConfig = TiersConfig()
+
+
+class SynthConfig(_Frozen):
+    n_clients: int = Field(6000, ge=1)
+    seed: int = 7
+
+
+class Config(_Frozen):
+    tracking: TrackingConfig = TrackingConfig()
+    instruments: InstrumentsConfig
+    features: FeaturesConfig = FeaturesConfig()
+    label: LabelConfig = LabelConfig()
+    training: TrainingConfig = TrainingConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    synth: SynthConfig = SynthConfig()
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def default_config_dict() -> dict:
+    """The packaged defaults as a plain dict (``configs/default.yaml``)."""
+    text = resources.files("configs").joinpath("default.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read the defaults, merge the user's file over them and validate.
+
+    Parameters
+    ----------
+    path
+        A YAML file with any subset of the keys of ``configs/default.yaml``, or None.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, is not YAML, or a key has a wrong name or value.
+    """
+    data = default_config_dict()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: config file not found. Fix: pass an existing YAML file to --config.")
+        try:
+            user = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(f"{path}: not valid YAML ({exc}). Fix: correct the file's syntax.") from exc
+        if not isinstance(user, dict):
+            raise InputError(f"{path}: expected a mapping of settings at the top level.")
+        data = _merge(data, user)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        where = str(path) if path else "configs/default.yaml"
+        lines = [
+            f"{where}: setting {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise InputError("\n".join(lines) + "\nFix: correct these settings (see configs/default.yaml).") from exc

@@ -1,0 +1,78 @@
+"""RiskModel: calibrated probabilities and exact, additive explanations for both candidates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.labels import episode_labels
+from features.landmarks import landmark_examples, model_inputs
+from features.schema import FEATURE_NAMES
+from models.candidates import build_candidates
+from models.risk_model import RiskModel, choose_calibration
+from pipeline.synth import generate_cohort
+from pipeline.validation import validate_tables
+
+
+@pytest.fixture(scope="module")
+def data(config):
+    clients, sessions = generate_cohort(800, 3, config.instruments)
+    tables = validate_tables(clients, sessions, config.instruments, clients_file="c.csv", sessions_file="s.csv")
+    labels = episode_labels(tables.clients).dropna()
+    ex = landmark_examples(
+        tables.clients[tables.clients["client_id"].isin(labels.index)], tables.sessions, config.instruments, config.features
+    )
+    X = model_inputs(ex)
+    y = ex["client_id"].map(labels).to_numpy().astype(int)
+    return X, y, ex["weight"].to_numpy()
+
+
+@pytest.fixture(scope="module", params=["logistic", "hist_gradient_boosting"])
+def model(request, data, config):
+    X, y, w = data
+    half = len(X) // 2
+    pipe = build_candidates(config.training.candidates, 0)[request.param]
+    pipe.fit(X.iloc[:half], y[:half], classifier__sample_weight=w[:half])
+    return RiskModel(pipeline=pipe, calibration="sigmoid", candidate=request.param, feature_settings={}).fit(
+        X.iloc[half:], y[half:], sample_weight=w[half:]
+    )
+
+
+def test_contributions_plus_base_equal_the_margin(model, data):
+    X = data[0].iloc[:300]
+    contributions, base = model.explain(X)
+    assert list(contributions.columns) == list(FEATURE_NAMES)
+    np.testing.assert_allclose(contributions.sum(axis=1).to_numpy() + base, model.margin(X), atol=1e-6)
+
+
+def test_probabilities_are_calibrated_monotone_in_the_margin(model, data):
+    X = data[0].iloc[:500]
+    p = model.predict_proba(X)[:, 1]
+    assert ((p > 0) & (p < 1)).all()
+    order = np.argsort(model.margin(X))
+    assert (np.diff(p[order]) >= -1e-12).all()
+
+
+def test_unknown_categories_and_missing_values_are_scored(model, data):
+    X = data[0].iloc[:5].copy()
+    X["site"] = "a site never seen"
+    X["wai_bond_last"] = np.nan
+    X["age"] = np.nan
+    p = model.predict_proba(X)[:, 1]
+    assert np.isfinite(p).all()
+    contributions, base = model.explain(X)
+    np.testing.assert_allclose(contributions.sum(axis=1).to_numpy() + base, model.margin(X), atol=1e-6)
+
+
+def test_choose_calibration_prefers_sigmoid_when_the_margin_is_already_logistic():
+    rng = np.random.default_rng(0)
+    margin = rng.normal(size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-margin))).astype(int)
+    assert choose_calibration(margin, y, np.ones(4000), seed=0) == "sigmoid"
+
+
+def test_explain_needs_the_declared_columns(model, data):
+    X = data[0].iloc[:3].drop(columns=["no_shows"])
+    with pytest.raises(KeyError, match="no_shows"):
+        model.explain(pd.DataFrame(X))
