@@ -32,14 +32,18 @@ def _scale_trajectory(
     k = grouped.cumcount().to_numpy() + 1
     lag = grouped.shift(window - 1)
     slope = np.where(
-        k >= window, (v - lag) / (window - 1), np.where(k >= 2, (v - first) / np.maximum(k - 1, 1), np.nan)
+        k >= window,
+        (v - lag) / (window - 1),
+        np.where(k >= 2, (v - first) / np.maximum(k - 1, 1), np.nan),
     )
     drop = prev - v
     rupture = (drop >= rupture_drop - 1e-9).to_numpy()
     # the level the latest rupture fell from; recovered when back within half a drop of it
     reference = prev.where(rupture).groupby(keys, sort=False).ffill()
     open_now = (reference.notna() & (v < reference - rupture_drop / 2)).to_numpy()
-    open_before = pd.Series(open_now, index=v.index).groupby(keys, sort=False).shift(1, fill_value=False)
+    open_before = (
+        pd.Series(open_now, index=v.index).groupby(keys, sort=False).shift(1, fill_value=False)
+    )
     repair = open_before.to_numpy() & ~open_now & ~rupture
     sess = session_number[rated]
     rupture_at = pd.Series(np.where(rupture, sess, np.nan), index=v.index)
@@ -49,9 +53,13 @@ def _scale_trajectory(
             "change": v - first,
             "slope": slope,
             "min": grouped.cummin(),
-            "ruptures": pd.Series(rupture.astype(float), index=v.index).groupby(keys, sort=False).cumsum(),
+            "ruptures": pd.Series(rupture.astype(float), index=v.index)
+            .groupby(keys, sort=False)
+            .cumsum(),
             "unrepaired": open_now.astype(float),
-            "repairs": pd.Series(repair.astype(float), index=v.index).groupby(keys, sort=False).cumsum(),
+            "repairs": pd.Series(repair.astype(float), index=v.index)
+            .groupby(keys, sort=False)
+            .cumsum(),
             # context for plain-language reasons, not model inputs
             "ctx_first": first,
             "ctx_prev": prev,

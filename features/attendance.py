@@ -53,7 +53,9 @@ def attendance_prefix(sessions: pd.DataFrame) -> pd.DataFrame:
         },
         index=sessions.index,
     )
-    cums = frame.groupby("_by", sort=False)[["one", "att", "noshow", "late", "canc", "miss"]].cumsum()
+    cums = frame.groupby("_by", sort=False)[
+        ["one", "att", "noshow", "late", "canc", "miss"]
+    ].cumsum()
     out = pd.DataFrame(index=sessions.index)
     out["appointments"] = cums["one"].astype(float)
     out["attended"] = cums["att"].astype(float)
@@ -63,7 +65,9 @@ def attendance_prefix(sessions: pd.DataFrame) -> pd.DataFrame:
     out["cancellations"] = cums["canc"].astype(float)
 
     first_row = out["appointments"].to_numpy() == 1
-    first_missed = pd.Series(np.where(first_row, missed.astype(float), np.nan), index=sessions.index)
+    first_missed = pd.Series(
+        np.where(first_row, missed.astype(float), np.nan), index=sessions.index
+    )
     out["missed_first_appointment"] = first_missed.groupby(by, sort=False).ffill()
 
     # misses since the last attended session: misses so far minus misses at that session
@@ -81,7 +85,12 @@ def attendance_prefix(sessions: pd.DataFrame) -> pd.DataFrame:
     previous_attended = previous_attended.fillna(sessions["intake_date"])
     gap = (dates - previous_attended).dt.days.where(attended)
     out["longest_gap_days"] = (
-        gap.groupby(by, sort=False).cummax().groupby(by, sort=False).ffill().fillna(0.0).astype(float)
+        gap.groupby(by, sort=False)
+        .cummax()
+        .groupby(by, sort=False)
+        .ffill()
+        .fillna(0.0)
+        .astype(float)
     )
     out["session_number"] = out["attended"].where(attended)
     return out

@@ -38,7 +38,10 @@ def episode_labels(
     """
     reason = clients["discharge_reason"].astype("string").str.strip().str.lower()
     label = np.select(
-        [reason.eq("dropout").fillna(False).to_numpy(), reason.eq("completed").fillna(False).to_numpy()],
+        [
+            reason.eq("dropout").fillna(False).to_numpy(),
+            reason.eq("completed").fillna(False).to_numpy(),
+        ],
         [1.0, 0.0],
         default=np.nan,
     )

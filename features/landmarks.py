@@ -50,7 +50,8 @@ def appointment_prefix(
     order_cols = ["client_id", "session_date"] + (["row"] if "row" in scored else [])
     scored = scored.sort_values(order_cols, kind="stable").reset_index(drop=True)
     intake = pd.Series(clients["intake_date"].to_numpy(), index=clients["client_id"].to_numpy())
-    scored["intake_date"] = scored["client_id"].map(intake).to_numpy()
+    # reindex rather than map: map cannot cast an empty date Series (no clients at all)
+    scored["intake_date"] = intake.reindex(scored["client_id"].to_numpy()).to_numpy()
     attendance = attendance_prefix(scored)
     alliance = alliance_prefix(
         scored,
@@ -133,4 +134,3 @@ def model_inputs(examples: pd.DataFrame) -> pd.DataFrame:
     for name in NUMERIC_FEATURES:
         X[name] = pd.to_numeric(X[name], errors="coerce").astype(float)
     return X
-

@@ -19,7 +19,13 @@ SCALE_LABELS: dict[str, str] = {
     "ors_total": "ORS total",
 }
 TRAJECTORY_STATS: tuple[str, ...] = (
-    "last", "change", "slope", "min", "ruptures", "unrepaired", "repairs",
+    "last",
+    "change",
+    "slope",
+    "min",
+    "ruptures",
+    "unrepaired",
+    "repairs",
 )
 
 

@@ -8,6 +8,7 @@ came from (explanations are summed back to original features: EVIDENCE.md, user 
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -25,10 +26,18 @@ SIMPLICITY_ORDER = ("logistic", "hist_gradient_boosting")
 
 
 def _categorical_imputer() -> SimpleImputer:
-    return SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY, missing_values=np.nan)
+    # keep_empty_features: a clinic that never exports a column still gets one "not recorded" level
+    return SimpleImputer(
+        strategy="constant",
+        fill_value=MISSING_CATEGORY,
+        missing_values=np.nan,
+        keep_empty_features=True,
+    )
 
 
-def linear_preprocessor(numeric=NUMERIC_FEATURES, categorical=CATEGORICAL_FEATURES) -> ColumnTransformer:
+def linear_preprocessor(
+    numeric=NUMERIC_FEATURES, categorical=CATEGORICAL_FEATURES
+) -> ColumnTransformer:
     """Median imputation with a missing-indicator and scaling; one-hot categories.
 
     A rating that was never collected is informative (a site without SRS, a client who
@@ -37,7 +46,10 @@ def linear_preprocessor(numeric=NUMERIC_FEATURES, categorical=CATEGORICAL_FEATUR
     steps = [
         (
             name,
-            make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()),
+            make_pipeline(
+                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                StandardScaler(),
+            ),
             [name],
         )
         for name in numeric
@@ -47,7 +59,9 @@ def linear_preprocessor(numeric=NUMERIC_FEATURES, categorical=CATEGORICAL_FEATUR
             name,
             make_pipeline(
                 _categorical_imputer(),
-                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False),
+                OneHotEncoder(
+                    handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False
+                ),
             ),
             [name],
         )
@@ -57,20 +71,45 @@ def linear_preprocessor(numeric=NUMERIC_FEATURES, categorical=CATEGORICAL_FEATUR
     return ColumnTransformer(steps, verbose_feature_names_out=True).set_output(transform="pandas")
 
 
-def tree_preprocessor(numeric=NUMERIC_FEATURES, categorical=CATEGORICAL_FEATURES) -> ColumnTransformer:
+class FillNeverObserved(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Give a column that was entirely missing in training a constant 0.
+
+    A clinic that never collects SRS has SRS features that are all missing; gradient
+    boosting cannot bin a column with no values. A constant carries no information,
+    which is exactly what the model knows about that column; other columns keep their
+    missing values for the trees to route.
+    """
+
+    def fit(self, X, y=None):
+        values = np.asarray(X, dtype=float)
+        self.never_observed_ = np.isnan(values).all(axis=0)
+        self.n_features_in_ = values.shape[1]
+        return self
+
+    def transform(self, X):
+        values = np.array(X, dtype=float)
+        values[:, self.never_observed_] = 0.0
+        return values
+
+
+def tree_preprocessor(
+    numeric=NUMERIC_FEATURES, categorical=CATEGORICAL_FEATURES
+) -> ColumnTransformer:
     """Numbers as they are (trees split on missing natively); categories one-hot.
 
     One-hot rather than HistGradientBoosting's native categorical splits: SHAP's tree
     explainer does not follow native categorical splits (its contributions stop adding
     up to the margin), and exact explanations matter more here than a few splits.
     """
-    steps = [(name, "passthrough", [name]) for name in numeric]
+    steps = [(name, FillNeverObserved(), [name]) for name in numeric]
     steps += [
         (
             name,
             make_pipeline(
                 _categorical_imputer(),
-                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False),
+                OneHotEncoder(
+                    handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False
+                ),
             ),
             [name],
         )
@@ -87,7 +126,10 @@ def make_logistic(params: LogisticParams, seed: int) -> Pipeline:
     return Pipeline(
         [
             ("preprocess", linear_preprocessor()),
-            ("classifier", SignConstrainedLogisticRegression(C=params.C, directions=dict(MONOTONE_DIRECTIONS))),
+            (
+                "classifier",
+                SignConstrainedLogisticRegression(C=params.C, directions=dict(MONOTONE_DIRECTIONS)),
+            ),
         ]
     )
 
@@ -110,7 +152,9 @@ def make_hist_gradient_boosting(params: HGBParams, seed: int) -> Pipeline:
                     n_iter_no_change=20,
                     categorical_features=None,
                     # names as the tree preprocessor writes them: `<feature>__<feature>`
-                    monotonic_cst={f"{name}__{name}": sign for name, sign in MONOTONE_DIRECTIONS.items()},
+                    monotonic_cst={
+                        f"{name}__{name}": sign for name, sign in MONOTONE_DIRECTIONS.items()
+                    },
                     random_state=seed,
                 ),
             ),

@@ -47,7 +47,9 @@ class SignConstrainedLogisticRegression(ClassifierMixin, BaseEstimator):
         return bounds
 
     def fit(self, X, y, sample_weight=None):
-        names = list(X.columns) if hasattr(X, "columns") else [f"x{i}" for i in range(np.shape(X)[1])]
+        names = (
+            list(X.columns) if hasattr(X, "columns") else [f"x{i}" for i in range(np.shape(X)[1])]
+        )
         X, y = validate_data(self, X, y, dtype=np.float64)
         self.classes_ = np.unique(y)
         if len(self.classes_) != 2:
@@ -60,14 +62,23 @@ class SignConstrainedLogisticRegression(ClassifierMixin, BaseEstimator):
             w, b = params[:n_features], params[n_features]
             z = X @ w + b
             # -log p for positives, -log (1-p) for negatives, numerically stable
-            loss = -(s * (t * log_expit(z) + (1 - t) * log_expit(-z))).sum() + 0.5 * (w @ w) / self.C
+            loss = (
+                -(s * (t * log_expit(z) + (1 - t) * log_expit(-z))).sum() + 0.5 * (w @ w) / self.C
+            )
             residual = s * (expit(z) - t)
             grad = np.append(X.T @ residual + w / self.C, residual.sum())
             return loss, grad
 
         bounds = self._bounds(names) + [(None, None)]
         start = np.zeros(n_features + 1)
-        result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": self.max_iter, "ftol": 1e-12, "gtol": 1e-8})
+        result = minimize(
+            objective,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": self.max_iter, "ftol": 1e-12, "gtol": 1e-8},
+        )
         self.coef_ = result.x[:n_features].reshape(1, -1)
         self.intercept_ = np.array([result.x[n_features]])
         self.n_iter_ = np.array([result.nit])

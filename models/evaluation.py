@@ -20,7 +20,9 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _weighted_logistic(design: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray) -> np.ndarray:
+def _weighted_logistic(
+    design: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray
+) -> np.ndarray:
     """Unpenalised weighted logistic regression by Newton's method (few parameters)."""
     beta = np.zeros(design.shape[1])
     for _ in range(50):
@@ -35,7 +37,9 @@ def _weighted_logistic(design: np.ndarray, y: np.ndarray, w: np.ndarray, offset:
     return beta
 
 
-def calibration_slope_intercept(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
+def calibration_slope_intercept(
+    y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None
+) -> tuple[float, float]:
     """Calibration slope and calibration-in-the-large.
 
     The slope is b in logit P(y) = a + b logit(p); 1 is ideal, below 1 means predictions
@@ -58,7 +62,10 @@ def binary_metrics(y, p, w=None) -> dict[str, float]:
     w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float)
     out = {"n_examples": float(len(y)), "prevalence": float(np.average(y, weights=w))}
     if len(np.unique(y)) < 2:
-        return out | {k: float("nan") for k in ("auroc", "auprc", "brier", "log_loss", "cal_slope", "cal_intercept")}
+        return out | {
+            k: float("nan")
+            for k in ("auroc", "auprc", "brier", "log_loss", "cal_slope", "cal_intercept")
+        }
     slope, intercept = calibration_slope_intercept(y, p, w)
     return out | {
         "auroc": float(roc_auc_score(y, p, sample_weight=w)),
@@ -71,7 +78,14 @@ def binary_metrics(y, p, w=None) -> dict[str, float]:
 
 
 def bootstrap_intervals(
-    y, p, w, groups, *, n_boot: int, seed: int, metrics=("auroc", "auprc", "brier", "cal_slope", "cal_intercept")
+    y,
+    p,
+    w,
+    groups,
+    *,
+    n_boot: int,
+    seed: int,
+    metrics=("auroc", "auprc", "brier", "cal_slope", "cal_intercept"),
 ) -> dict[str, tuple[float, float]]:
     """95% percentile intervals from resampling clients with replacement."""
     if n_boot <= 0:
@@ -96,4 +110,7 @@ def bootstrap_intervals(
         values = binary_metrics(y[idx], p[idx], ww)
         for m in metrics:
             draws[m].append(values[m])
-    return {m: (float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))) for m, v in draws.items()}
+    return {
+        m: (float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5)))
+        for m, v in draws.items()
+    }

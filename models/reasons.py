@@ -141,7 +141,9 @@ def reason_templates(settings: dict) -> dict[str, Template]:
         return lambda r: f"{_plural(_int(r[col]), word)} {appts(r)}"
 
     def attended(r: dict) -> str:
-        return f"Attended {_int(r['attended'])} of {_plural(_int(r['appointments']), 'appointment')}"
+        return (
+            f"Attended {_int(r['attended'])} of {_plural(_int(r['appointments']), 'appointment')}"
+        )
 
     def misses_since(r: dict) -> str:
         n = _int(r["misses_since_last_attended"])
@@ -156,7 +158,11 @@ def reason_templates(settings: dict) -> dict[str, Template]:
         return f"{_plural(d, 'day')} since the last attended session"
 
     def first_missed(r: dict) -> str:
-        return "Missed the first appointment" if r["missed_first_appointment"] >= 0.5 else "Attended the first appointment"
+        return (
+            "Missed the first appointment"
+            if r["missed_first_appointment"] >= 0.5
+            else "Attended the first appointment"
+        )
 
     def progress(r: dict) -> str:
         if _missing(r["plan_progress"]):
@@ -213,8 +219,12 @@ def reason_templates(settings: dict) -> dict[str, Template]:
         "missed_first_appointment": first_missed,
         "misses_since_last_attended": misses_since,
         "days_since_last_attended": since_last,
-        "longest_gap_days": lambda r: f"Longest gap between attended sessions: {_plural(_int(r['longest_gap_days']), 'day')}",
-        "days_in_treatment": lambda r: f"{_plural(_int(r['days_in_treatment']), 'day')} since intake",
+        "longest_gap_days": lambda r: (
+            f"Longest gap between attended sessions: {_plural(_int(r['longest_gap_days']), 'day')}"
+        ),
+        "days_in_treatment": lambda r: (
+            f"{_plural(_int(r['days_in_treatment']), 'day')} since intake"
+        ),
         "plan_progress": progress,
         "srs_below_cutoff": srs_below,
         "srs_share_below_cutoff": srs_share,

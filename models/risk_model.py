@@ -25,9 +25,13 @@ from models.candidates import encoded_feature_sources
 def _fit_calibrator(method: str, margin: np.ndarray, y: np.ndarray, w: np.ndarray):
     if method == "sigmoid":
         # Platt scaling on the margin; effectively unpenalised
-        return LogisticRegression(C=1e6, max_iter=1000).fit(margin.reshape(-1, 1), y, sample_weight=w)
+        return LogisticRegression(C=1e6, max_iter=1000).fit(
+            margin.reshape(-1, 1), y, sample_weight=w
+        )
     if method == "isotonic":
-        return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(margin, y, sample_weight=w)
+        return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+            margin, y, sample_weight=w
+        )
     raise ValueError(f"unknown calibration method {method!r}")
 
 
@@ -71,7 +75,9 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         dicts, so scoring rebuilds exactly the same features.
     """
 
-    def __init__(self, *, pipeline=None, calibration="sigmoid", candidate="", feature_settings=None):
+    def __init__(
+        self, *, pipeline=None, calibration="sigmoid", candidate="", feature_settings=None
+    ):
         self.pipeline = pipeline
         self.calibration = calibration
         self.candidate = candidate

@@ -26,6 +26,10 @@ from pipeline.config import TrainingConfig
 Progress = Callable[[str], None]
 
 
+class InsufficientDataError(ValueError):
+    """Too few labelled episodes of each outcome to fit and evaluate honestly."""
+
+
 @dataclass
 class TrainingResult:
     """Everything a training run produces; no rows of input data are kept."""
@@ -55,7 +59,12 @@ def _rows_of(examples: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
 
 
 def cross_validate(
-    candidates: dict, examples: pd.DataFrame, y: np.ndarray, folds: int, seed: int, progress: Progress | None = None
+    candidates: dict,
+    examples: pd.DataFrame,
+    y: np.ndarray,
+    folds: int,
+    seed: int,
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Weighted log loss of each candidate in each client-grouped fold."""
     X = model_inputs(examples)
@@ -67,10 +76,16 @@ def cross_validate(
         for name, estimator in candidates.items():
             if progress:
                 progress(f"cross-validating {name}, fold {fold + 1}/{folds}")
-            fitted = clone(estimator).fit(X.iloc[fit_idx], y[fit_idx], classifier__sample_weight=w[fit_idx])
+            fitted = clone(estimator).fit(
+                X.iloc[fit_idx], y[fit_idx], classifier__sample_weight=w[fit_idx]
+            )
             p = fitted.predict_proba(X.iloc[val_idx])[:, 1]
             rows.append(
-                {"candidate": name, "fold": fold, "log_loss": log_loss(y[val_idx], p, sample_weight=w[val_idx], labels=[0, 1])}
+                {
+                    "candidate": name,
+                    "fold": fold,
+                    "log_loss": log_loss(y[val_idx], p, sample_weight=w[val_idx], labels=[0, 1]),
+                }
             )
     return pd.DataFrame(rows)
 
@@ -112,7 +127,7 @@ def train_models(
     examples = examples[examples["client_id"].isin(labels.index)].reset_index(drop=True)
     labels = labels[labels.index.isin(examples["client_id"].unique())]
     if labels.nunique() < 2 or labels.value_counts().min() < config.cv_folds + 2:
-        raise ValueError(
+        raise InsufficientDataError(
             "training needs both outcomes among closed episodes: found "
             f"{int((labels == 1).sum())} dropout and {int((labels == 0).sum())} completed episodes "
             f"with at least one appointment (at least {config.cv_folds + 2} of each are needed)"
@@ -120,7 +135,10 @@ def train_models(
     seed = config.seed
     dev_ids, test_ids = split_clients(labels, config.test_fraction, seed)
     fit_ids, cal_ids = split_clients(labels.loc[dev_ids], config.calibration_fraction, seed + 1)
-    parts = {name: _rows_of(examples, ids) for name, ids in (("fit", fit_ids), ("cal", cal_ids), ("test", test_ids))}
+    parts = {
+        name: _rows_of(examples, ids)
+        for name, ids in (("fit", fit_ids), ("cal", cal_ids), ("test", test_ids))
+    }
     ys = {name: part["client_id"].map(labels).to_numpy() for name, part in parts.items()}
     ws = {name: part["weight"].to_numpy() for name, part in parts.items()}
     Xs = {name: model_inputs(part) for name, part in parts.items()}
@@ -131,14 +149,18 @@ def train_models(
 
     if progress:
         progress(f"fitting {selected} on {len(fit_ids)} clients")
-    pipeline = clone(candidates[selected]).fit(Xs["fit"], ys["fit"], classifier__sample_weight=ws["fit"])
+    pipeline = clone(candidates[selected]).fit(
+        Xs["fit"], ys["fit"], classifier__sample_weight=ws["fit"]
+    )
     method = config.calibration
     if method == "auto":
         margin = np.asarray(pipeline.decision_function(Xs["cal"]), dtype=float)
         method = choose_calibration(margin, ys["cal"], ws["cal"], seed)
     if progress:
         progress(f"calibrating ({method}) on {len(cal_ids)} held-out clients")
-    model = RiskModel(pipeline=pipeline, calibration=method, candidate=selected, feature_settings=feature_settings)
+    model = RiskModel(
+        pipeline=pipeline, calibration=method, candidate=selected, feature_settings=feature_settings
+    )
     model.fit(Xs["cal"], ys["cal"], sample_weight=ws["cal"])
 
     if progress:
@@ -146,10 +168,19 @@ def train_models(
     p_test = model.predict_proba(Xs["test"])[:, 1]
     test_metrics = binary_metrics(ys["test"], p_test, ws["test"])
     intervals = bootstrap_intervals(
-        ys["test"], p_test, ws["test"], parts["test"]["client_id"].to_numpy(), n_boot=config.bootstrap, seed=seed
+        ys["test"],
+        p_test,
+        ws["test"],
+        parts["test"]["client_id"].to_numpy(),
+        n_boot=config.bootstrap,
+        seed=seed,
     )
-    baseline = make_intake_baseline(seed).fit(Xs["fit"], ys["fit"], classifier__sample_weight=ws["fit"])
-    baseline_metrics = binary_metrics(ys["test"], baseline.predict_proba(Xs["test"])[:, 1], ws["test"])
+    baseline = make_intake_baseline(seed).fit(
+        Xs["fit"], ys["fit"], classifier__sample_weight=ws["fit"]
+    )
+    baseline_metrics = binary_metrics(
+        ys["test"], baseline.predict_proba(Xs["test"])[:, 1], ws["test"]
+    )
 
     landmark = parts["test"]["landmark"].to_numpy()
     by_landmark = pd.DataFrame(
@@ -177,3 +208,22 @@ def train_models(
         by_landmark=by_landmark,
         split_summary=summary,
     )
+
+
+def evaluate_model(
+    model, examples: pd.DataFrame, labels: pd.Series, *, n_boot: int = 0, seed: int = 0
+) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+    """Metrics (and bootstrap intervals) of a fitted model on labelled landmark examples.
+
+    For external validation: ``examples`` come from episodes the model never saw.
+    """
+    labels = labels.dropna().astype(int)
+    examples = examples[examples["client_id"].isin(labels.index)]
+    y = examples["client_id"].map(labels).to_numpy()
+    w = examples["weight"].to_numpy()
+    p = model.predict_proba(model_inputs(examples))[:, 1]
+    metrics = binary_metrics(y, p, w)
+    intervals = bootstrap_intervals(
+        y, p, w, examples["client_id"].to_numpy(), n_boot=n_boot, seed=seed
+    )
+    return metrics, intervals

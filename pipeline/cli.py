@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pipeline.config import load_config
 from pipeline.errors import InputError, RejectedRowsError
@@ -24,14 +25,17 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Dropout risk for therapy caseloads: calibrated, explained, tracked in MLflow.",
 )
-console = Console(stderr=True, highlight=False)
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML overriding configs/default.yaml.")]
+# markup off: messages quote file names and cell values, which may hold "[...]"
+console = Console(stderr=True, highlight=False, markup=False)
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="YAML overriding configs/default.yaml.")
+]
 ClientsOpt = Annotated[Path, typer.Option("--clients", help="clients table (.csv or .parquet)")]
 SessionsOpt = Annotated[Path, typer.Option("--sessions", help="sessions table (.csv or .parquet)")]
 
 
 def _fail(message: str, code: int) -> None:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -57,6 +61,7 @@ def _exit_statuses():
 def _progress(title: str):
     """A spinner whose text follows the pipeline's progress callbacks."""
     with console.status(title) as status:
+
         def update(text: str) -> None:
             status.update(f"{title}: {text}")
             console.log(text)
@@ -73,7 +78,9 @@ def _report_extra_columns(extra: dict) -> None:
 @app.command()
 def synth(
     out: Annotated[Path, typer.Option("--out", help="directory for clients.csv and sessions.csv")],
-    n_clients: Annotated[int | None, typer.Option("--n-clients", min=1, help="episodes to generate")] = None,
+    n_clients: Annotated[
+        int | None, typer.Option("--n-clients", min=1, help="episodes to generate")
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="random seed")] = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -105,11 +112,16 @@ def validate(clients: ClientsOpt, sessions: SessionsOpt, config: ConfigOpt = Non
             return
         table = Table("file", "row", "column", "value", "reason", title=f"{len(issues)} problems")
         for rec in issues.head(200).itertuples():
-            table.add_row(str(rec.file), str(rec.row), str(rec.column), str(rec.value), str(rec.reason))
-        Console(highlight=False).print(table)
+            table.add_row(
+                str(rec.file), str(rec.row), str(rec.column), str(rec.value), str(rec.reason)
+            )
+        Console(highlight=False, markup=False).print(table)
         if len(issues) > 200:
             console.print(f"... and {len(issues) - 200} more")
-        _fail(f"{len(issues)} problems found in the inputs (rows with problems are rejected by train and score)", 3)
+        _fail(
+            f"{len(issues)} problems found in the inputs (rows with problems are rejected by train and score)",
+            3,
+        )
 
 
 @app.command()
@@ -130,8 +142,13 @@ def _print_training(outcome) -> None:
     table = Table("measure (held-out clients)", "model", "95% CI", "intake-only baseline")
     for key in ("auroc", "auprc", "brier", "cal_slope", "cal_intercept"):
         lo, hi = r.test_intervals.get(key, (float("nan"), float("nan")))
-        table.add_row(key, f"{r.test_metrics[key]:.3f}", f"{lo:.3f}–{hi:.3f}", f"{r.baseline_metrics.get(key, float('nan')):.3f}")
-    Console(highlight=False).print(table)
+        table.add_row(
+            key,
+            f"{r.test_metrics[key]:.3f}",
+            f"{lo:.3f}–{hi:.3f}",
+            f"{r.baseline_metrics.get(key, float('nan')):.3f}",
+        )
+    Console(highlight=False, markup=False).print(table)
     console.print(
         f"selected {r.selected} (calibration: {r.calibration}); registered {outcome.model_version} as champion\n"
         f"MLflow store: {outcome.tracking_uri}  run: {outcome.run_id}"
@@ -143,10 +160,19 @@ def score(
     clients: ClientsOpt,
     sessions: SessionsOpt,
     out: Annotated[Path, typer.Option("--out", help="risk list (.csv or .parquet)")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="score as of this date (default: latest session)")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="model URI (default models:/dropout-risk@champion)")] = None,
-    report: Annotated[Path | None, typer.Option("--report", help="also write an HTML page of the list")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="exit 3 when any input row is rejected")] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="score as of this date (default: latest session)")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="model URI (default models:/dropout-risk@champion)"),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="also write an HTML page of the list")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="exit 3 when any input row is rejected")
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Score every active client and write the ranked risk list."""
@@ -154,7 +180,9 @@ def score(
         from pipeline.score import run_scoring
 
         cfg = load_config(config)
-        outcome = run_scoring(clients, sessions, out, cfg, as_of=as_of, model_uri=model, strict=strict)
+        outcome = run_scoring(
+            clients, sessions, out, cfg, as_of=as_of, model_uri=model, strict=strict
+        )
         _report_extra_columns(outcome.extra_columns)
         _print_scoring(outcome)
         if report is not None:
@@ -179,13 +207,22 @@ def _print_scoring(outcome, top: int = 0) -> None:
         table = Table("rank", "client", "therapist", "risk", "tier", "top reason")
         for rec in rl.head(top).itertuples():
             risk = "" if rec.risk != rec.risk else f"{100 * rec.risk:.0f}%"
-            table.add_row(str(rec.rank), str(rec.client_id), str(rec.therapist_id), risk, rec.risk_tier, rec.reason_1)
-        Console(highlight=False).print(table)
+            table.add_row(
+                str(rec.rank),
+                str(rec.client_id),
+                str(rec.therapist_id),
+                risk,
+                rec.risk_tier,
+                rec.reason_1,
+            )
+        Console(highlight=False, markup=False).print(table)
 
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="directory for the demo's files")] = Path("demo-output"),
+    out: Annotated[Path, typer.Option("--out", help="directory for the demo's files")] = Path(
+        "demo-output"
+    ),
     config: ConfigOpt = None,
 ) -> None:
     """Synthesise a cohort, train, score the active clients and report, on the default store."""

@@ -42,7 +42,9 @@ class WaiConfig(_Frozen):
         for name, items in self.subscales.items():
             bad = [i for i in items if not 1 <= i <= self.n_items]
             if bad:
-                raise ValueError(f"wai subscale {name!r} names items {bad} outside 1..{self.n_items}")
+                raise ValueError(
+                    f"wai subscale {name!r} names items {bad} outside 1..{self.n_items}"
+                )
         if set(self.subscales) != {"bond", "goal", "task"}:
             raise ValueError("wai.subscales must define exactly bond, goal and task (Bordin)")
         return self
@@ -173,11 +175,15 @@ def load_config(path: str | Path | None = None) -> Config:
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise InputError(f"{path}: config file not found. Fix: pass an existing YAML file to --config.")
+            raise InputError(
+                f"{path}: config file not found. Fix: pass an existing YAML file to --config."
+            )
         try:
             user = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise InputError(f"{path}: not valid YAML ({exc}). Fix: correct the file's syntax.") from exc
+            raise InputError(
+                f"{path}: not valid YAML ({exc}). Fix: correct the file's syntax."
+            ) from exc
         if not isinstance(user, dict):
             raise InputError(f"{path}: expected a mapping of settings at the top level.")
         data = _merge(data, user)
@@ -189,4 +195,6 @@ def load_config(path: str | Path | None = None) -> Config:
             f"{where}: setting {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
             for err in exc.errors()
         ]
-        raise InputError("\n".join(lines) + "\nFix: correct these settings (see configs/default.yaml).") from exc
+        raise InputError(
+            "\n".join(lines) + "\nFix: correct these settings (see configs/default.yaml)."
+        ) from exc

@@ -28,7 +28,9 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
     out = Path(out)
     if progress:
         progress(f"synthesising {config.synth.n_clients} clients (seed {config.synth.seed})")
-    clients, sessions = write_cohort(out, config.synth.n_clients, config.synth.seed, config.instruments)
+    clients, sessions = write_cohort(
+        out, config.synth.n_clients, config.synth.seed, config.instruments
+    )
     trained = run_training(clients, sessions, config, progress)
     if progress:
         progress("scoring the active caseload")
@@ -45,4 +47,6 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
     }
     metrics_path = write_text(json.dumps(metrics, indent=2), out / "metrics.json")
     report_path = write_report(scored, out / "risk.html")
-    return DemoResult(train=trained, score=scored, metrics_path=metrics_path, report_path=report_path)
+    return DemoResult(
+        train=trained, score=scored, metrics_path=metrics_path, report_path=report_path
+    )

@@ -36,10 +36,15 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
     """Write CSV or Parquet, chosen by the extension, atomically."""
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
-        return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+        # booleans as the contract spells them (true / false), not Python's True / False
+        flags = frame.select_dtypes("bool").columns
+        text = frame.assign(**{c: frame[c].map({True: "true", False: "false"}) for c in flags})
+        return atomic_write(path, lambda tmp: text.to_csv(tmp, index=False))
     if suffix in (".parquet", ".pq"):
         return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
-    raise InputError(f"{path}: unknown output format {suffix!r}. Fix: end the file name in .csv or .parquet.")
+    raise InputError(
+        f"{path}: unknown output format {suffix!r}. Fix: end the file name in .csv or .parquet."
+    )
 
 
 def write_text(text: str, path: Path) -> Path:

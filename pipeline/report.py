@@ -30,17 +30,60 @@ def render_report(outcome) -> str:
         f"low {counts.get('low', 0)} · not scored {len(rl) - int(rl['scored'].sum())}</p>"
     )
     if len(not_scored):
-        head += "<ul>" + "".join(f"<li>{n} not scored: {esc(str(r))}</li>" for r, n in not_scored.items()) + "</ul>"
-    cols = ["rank", "client_id", "therapist_id", "site", "risk", "risk_tier", "reason_1", "reason_2", "reason_3", "sessions_attended", "last_attended"]
+        head += (
+            "<ul>"
+            + "".join(f"<li>{n} not scored: {esc(str(r))}</li>" for r, n in not_scored.items())
+            + "</ul>"
+        )
+    cols = [
+        "rank",
+        "client_id",
+        "therapist_id",
+        "site",
+        "risk",
+        "risk_tier",
+        "reason_1",
+        "reason_2",
+        "reason_3",
+        "sessions_attended",
+        "last_attended",
+    ]
     rows = []
     for rec in rl[cols].itertuples(index=False):
         d = rec._asdict()
         risk = "" if d["risk"] != d["risk"] else f"{100 * d['risk']:.0f}%"
-        cells = [str(d["rank"]), esc(str(d["client_id"])), esc(str(d["therapist_id"])), esc(str(d["site"] or "")), risk,
-                 f"<span class='tier'>{esc(d['risk_tier'] or 'not scored')}</span>",
-                 esc(d["reason_1"]), esc(d["reason_2"]), esc(d["reason_3"]), str(d["sessions_attended"]), esc(d["last_attended"])]
-        rows.append(f"<tr class='{d['risk_tier']}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    header = "".join(f"<th scope='col'>{c}</th>" for c in ["rank", "client", "therapist", "site", "risk", "tier", "reason 1", "reason 2", "reason 3", "attended", "last attended"])
+        cells = [
+            str(d["rank"]),
+            esc(str(d["client_id"])),
+            esc(str(d["therapist_id"])),
+            esc(str(d["site"] or "")),
+            risk,
+            f"<span class='tier'>{esc(d['risk_tier'] or 'not scored')}</span>",
+            esc(d["reason_1"]),
+            esc(d["reason_2"]),
+            esc(d["reason_3"]),
+            str(d["sessions_attended"]),
+            esc(d["last_attended"]),
+        ]
+        rows.append(
+            f"<tr class='{d['risk_tier']}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+        )
+    header = "".join(
+        f"<th scope='col'>{c}</th>"
+        for c in [
+            "rank",
+            "client",
+            "therapist",
+            "site",
+            "risk",
+            "tier",
+            "reason 1",
+            "reason 2",
+            "reason 3",
+            "attended",
+            "last attended",
+        ]
+    )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Dropout risk list</title>"
         f"<style>{_STYLE}</style></head><body>{head}<table><thead><tr>{header}</tr></thead><tbody>"

@@ -57,7 +57,9 @@ def rejected_path_for(out: Path) -> Path:
 
 def assign_tiers(risk: pd.Series, high: float, medium: float) -> pd.Series:
     """``high`` / ``medium`` / ``low`` from probability thresholds; empty when not scored."""
-    tier = np.select([risk >= high, risk >= medium, risk.notna()], ["high", "medium", "low"], default="")
+    tier = np.select(
+        [risk >= high, risk >= medium, risk.notna()], ["high", "medium", "low"], default=""
+    )
     return pd.Series(tier, index=risk.index)
 
 
@@ -77,7 +79,6 @@ def build_risk_list(
     active_clients = clients[active.to_numpy()]
     active_ids = active_clients["client_id"]
     sessions = tables.sessions[tables.sessions["client_id"].isin(active_ids)]
-
     examples = asof_examples(active_clients, sessions, as_of, instruments, features)
     examples = examples.set_index("client_id", drop=False)
     X = model_inputs(examples)
@@ -109,7 +110,9 @@ def build_risk_list(
         extra = pd.DataFrame(
             {
                 "client_id": rejected["client_id"].to_numpy(),
-                "therapist_id": rejected.get("therapist_id", pd.Series([""] * len(rejected))).to_numpy(),
+                "therapist_id": rejected.get(
+                    "therapist_id", pd.Series([""] * len(rejected))
+                ).to_numpy(),
                 "site": rejected.get("site", pd.Series([""] * len(rejected))).to_numpy(),
                 "risk": np.nan,
                 "scored": False,
@@ -123,11 +126,14 @@ def build_risk_list(
         )
         base = pd.concat([base.reset_index(drop=True), extra], ignore_index=True)
     base = base.reset_index(drop=True)
+    # round first, so the tier agrees with the risk as written (0.399996 is listed as 0.4: high)
+    base["risk"] = base["risk"].astype(float).round(4)
     tiers = settings["tiers"]
     base["risk_tier"] = assign_tiers(base["risk"], tiers["high"], tiers["medium"])
-    base = base.sort_values(["scored", "risk", "client_id"], ascending=[False, False, True], kind="stable")
+    base = base.sort_values(
+        ["scored", "risk", "client_id"], ascending=[False, False, True], kind="stable"
+    )
     base["rank"] = np.arange(1, len(base) + 1)
-    base["risk"] = base["risk"].round(4)
     base["model_version"] = loaded.version_label
     return base[RISK_LIST_COLUMNS].reset_index(drop=True)
 
@@ -183,7 +189,9 @@ def run_scoring(
         )
     if as_of is None:
         if not len(tables.sessions):
-            raise InputError(f"{Path(sessions_path).name}: no usable appointments, so there is no default as-of date. Fix: pass --as-of YYYY-MM-DD.")
+            raise InputError(
+                f"{Path(sessions_path).name}: no usable appointments, so there is no default as-of date. Fix: pass --as-of YYYY-MM-DD."
+            )
         as_of_ts = tables.sessions["session_date"].max()
     else:
         as_of_ts = pd.to_datetime(as_of, format="ISO8601", errors="coerce")

@@ -18,6 +18,7 @@ from pipeline.errors import InputError
 # class and scikit-learn's internal tree structures; nothing that executes code on load.
 SKOPS_TRUSTED_TYPES = [
     "models.risk_model.RiskModel",
+    "models.candidates.FillNeverObserved",
     "models.constrained_logistic.SignConstrainedLogisticRegression",
     "numpy.dtype",
     "sklearn._loss.link.Interval",
@@ -96,5 +97,7 @@ def load_risk_model(uri: str, config: Config) -> LoadedModel:
             f"could not load the model at {uri}: {exc}. Fix: pass --model with a model saved by `dropout-risk train`."
         ) from exc
     if not hasattr(model, "explain") or not hasattr(model, "feature_settings"):
-        raise InputError(f"{uri} is not a dropout-risk model. Fix: pass --model with a model saved by `dropout-risk train`.")
+        raise InputError(
+            f"{uri} is not a dropout-risk model. Fix: pass --model with a model saved by `dropout-risk train`."
+        )
     return LoadedModel(model=model, uri=uri, version_label=label)

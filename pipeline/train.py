@@ -14,8 +14,9 @@ import pandas as pd
 from features.labels import episode_labels
 from features.landmarks import landmark_examples, model_inputs
 from features.schema import CATEGORICAL_FEATURES, FEATURE_NAMES
-from models.training import Progress, TrainingResult, train_models
+from models.training import InsufficientDataError, Progress, TrainingResult, train_models
 from pipeline.config import Config
+from pipeline.errors import InputError
 from pipeline.ingest import read_table
 from pipeline.tracking import CHAMPION, SKOPS_TRUSTED_TYPES, configure, tracking_uri
 from pipeline.validation import ValidatedTables, validate_tables
@@ -63,21 +64,31 @@ def _flatten(prefix: str, value, out: dict) -> dict:
     return out
 
 
-def data_summary(tables: ValidatedTables, labels: pd.Series, examples: pd.DataFrame) -> dict[str, float]:
+def data_summary(
+    tables: ValidatedTables, labels: pd.Series, examples: pd.DataFrame
+) -> dict[str, float]:
     """Counts and rates only: never a row, never an id (brief, Privacy)."""
     clients, sessions = tables.clients, tables.sessions
     attended = sessions["status"].eq("attended")
     return {
         "data_clients": float(len(clients)),
         "data_sessions": float(len(sessions)),
-        "data_rejected_rows": float(len(tables.issues["row"].unique())) if len(tables.issues) else 0.0,
+        "data_rejected_rows": float(len(tables.issues["row"].unique()))
+        if len(tables.issues)
+        else 0.0,
         "data_labelled_episodes": float(labels.notna().sum()),
-        "data_dropout_rate": float(labels.dropna().mean()) if labels.notna().any() else float("nan"),
+        "data_dropout_rate": float(labels.dropna().mean())
+        if labels.notna().any()
+        else float("nan"),
         "data_sites": float(clients["site"].nunique()),
         "data_therapists": float(clients["therapist_id"].nunique()),
         "data_attendance_rate": float(attended.mean()) if len(sessions) else float("nan"),
-        "data_wai_rated_share": float(sessions.loc[attended, "wai_bond"].notna().mean()) if "wai_bond" in sessions and attended.any() else float("nan"),
-        "data_srs_rated_share": float(sessions.loc[attended, "srs_total"].notna().mean()) if attended.any() else float("nan"),
+        "data_wai_rated_share": float(sessions.loc[attended, "wai_bond"].notna().mean())
+        if "wai_bond" in sessions and attended.any()
+        else float("nan"),
+        "data_srs_rated_share": float(sessions.loc[attended, "srs_total"].notna().mean())
+        if attended.any()
+        else float("nan"),
         "data_landmark_examples": float(len(examples)),
     }
 
@@ -110,8 +121,12 @@ def run_training(
     if progress:
         progress("building landmark features")
     sessions = tables.sessions
-    extraction = sessions["session_date"].max() if len(sessions) else pd.Timestamp.today().normalize()
-    last_attended = sessions[sessions["status"].eq("attended")].groupby("client_id")["session_date"].max()
+    extraction = (
+        sessions["session_date"].max() if len(sessions) else pd.Timestamp.today().normalize()
+    )
+    last_attended = (
+        sessions[sessions["status"].eq("attended")].groupby("client_id")["session_date"].max()
+    )
     labels = episode_labels(
         tables.clients,
         last_attended=last_attended,
@@ -129,10 +144,10 @@ def run_training(
     settings = feature_settings(config)
     try:
         result = train_models(examples, labels, config.training, settings, progress)
-    except ValueError as exc:
-        from pipeline.errors import InputError
-
-        raise InputError(f"{Path(clients_path).name}: {exc}. Fix: train on a longer history with closed episodes.") from exc
+    except InsufficientDataError as exc:
+        raise InputError(
+            f"{Path(clients_path).name}: {exc}. Fix: train on a longer history with closed episodes."
+        ) from exc
 
     if progress:
         progress("logging to MLflow and registering the model")
@@ -142,7 +157,11 @@ def run_training(
     mlflow.set_experiment(config.tracking.experiment)
     with mlflow.start_run(run_name=f"train-{result.selected}") as run:
         params = _flatten("", config.model_dump(mode="json", exclude={"synth", "tracking"}), {})
-        params |= {"selected_candidate": result.selected, "calibration_method": result.calibration, "config_hash": _fingerprint(config)}
+        params |= {
+            "selected_candidate": result.selected,
+            "calibration_method": result.calibration,
+            "config_hash": _fingerprint(config),
+        }
         mlflow.log_params(params)
         metrics = data_summary(tables, labels, examples) | result.split_summary
         metrics |= {f"test_{k}": v for k, v in result.test_metrics.items()}
@@ -183,7 +202,10 @@ def run_training(
             input_example=example,
             pip_requirements=requirements,
             pyfunc_predict_fn="predict_proba",
-            code_paths=[str(Path(__file__).resolve().parents[1] / pkg) for pkg in ("models", "features", "pipeline")],
+            code_paths=[
+                str(Path(__file__).resolve().parents[1] / pkg)
+                for pkg in ("models", "features", "pipeline")
+            ],
             registered_model_name=config.tracking.registered_model,
         )
         version = info.registered_model_version

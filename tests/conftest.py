@@ -38,7 +38,9 @@ def make_clients(*rows: dict) -> pd.DataFrame:
 def make_sessions(client_id: str, start: str, statuses: list[str], **ratings: list) -> pd.DataFrame:
     """Weekly appointments for one client; ``ratings`` are per-appointment lists (None = blank)."""
     dates = pd.date_range(start, periods=len(statuses), freq="7D")
-    frame = pd.DataFrame({"client_id": client_id, "session_date": dates, "status": statuses, "therapist_id": None})
+    frame = pd.DataFrame(
+        {"client_id": client_id, "session_date": dates, "status": statuses, "therapist_id": None}
+    )
     for col in (
         [f"wai_{i}" for i in range(1, 13)]
         + ["wai_bond", "wai_goal", "wai_task"]
@@ -69,8 +71,14 @@ def trained(tmp_path_factory):
     os.chdir(root)  # MLflow puts artifacts beside the SQLite store's working directory
     try:
         outcome = run_training(clients, sessions, cfg)
-        yield {"outcome": outcome, "clients": clients, "sessions": sessions, "root": root, "config": cfg,
-               "uri": os.environ["MLFLOW_TRACKING_URI"]}
+        yield {
+            "outcome": outcome,
+            "clients": clients,
+            "sessions": sessions,
+            "root": root,
+            "config": cfg,
+            "uri": os.environ["MLFLOW_TRACKING_URI"],
+        }
     finally:
         os.chdir(cwd)
         if old is None:

@@ -11,7 +11,9 @@ from tests.conftest import make_clients, make_sessions
 def _rows(config, statuses, **ratings):
     clients = make_clients({"client_id": "C1"})
     sessions = make_sessions("C1", "2026-01-12", statuses, **ratings)
-    return landmark_examples(clients, sessions, config.instruments, config.features).set_index("landmark")
+    return landmark_examples(clients, sessions, config.instruments, config.features).set_index(
+        "landmark"
+    )
 
 
 def test_v_shaped_dip_is_a_rupture_then_a_repair(config):
@@ -28,7 +30,9 @@ def test_unrepaired_drop_stays_open_and_is_carried_over_missed_sessions(config):
     ex = _rows(
         config,
         ["attended", "attended", "attended", "no_show"],
-        wai_bond=[4.2, 4.2, 3.0, None], wai_goal=[4.0] * 3 + [None], wai_task=[4.0] * 3 + [None],
+        wai_bond=[4.2, 4.2, 3.0, None],
+        wai_goal=[4.0] * 3 + [None],
+        wai_task=[4.0] * 3 + [None],
     )
     assert ex.loc[4, "wai_bond_unrepaired"] == 1
     assert ex.loc[4, "wai_bond_last"] == 3.0

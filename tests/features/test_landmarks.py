@@ -16,7 +16,9 @@ from tests.conftest import make_clients, make_sessions
 @pytest.fixture(scope="module")
 def cohort(config):
     clients, sessions = generate_cohort(300, 5, config.instruments)
-    tables = validate_tables(clients, sessions, config.instruments, clients_file="c.csv", sessions_file="s.csv")
+    tables = validate_tables(
+        clients, sessions, config.instruments, clients_file="c.csv", sessions_file="s.csv"
+    )
     assert tables.issues.empty
     return tables.clients, tables.sessions
 
@@ -33,19 +35,27 @@ def test_adding_later_sessions_never_changes_an_earlier_landmark(cohort, config)
     truncated = landmark_examples(clients, early, config.instruments, config.features)
     known = full[full["cutoff_date"] <= cut]
     # every landmark that existed at the cut is identical once the later sessions arrive
-    pd.testing.assert_frame_equal(_features(truncated), _features(known), check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        _features(truncated), _features(known), check_exact=False, rtol=1e-12
+    )
     assert len(truncated) > 100
 
 
 def test_appending_a_future_session_to_one_client_leaves_its_landmarks(config):
     clients = make_clients({"client_id": "C1"})
     sessions = make_sessions(
-        "C1", "2026-01-12", ["attended", "no_show", "attended"],
-        wai_bond=[4.2, None, 3.0], wai_goal=[4.0, None, 4.0], wai_task=[4.0, None, 4.0],
+        "C1",
+        "2026-01-12",
+        ["attended", "no_show", "attended"],
+        wai_bond=[4.2, None, 3.0],
+        wai_goal=[4.0, None, 4.0],
+        wai_task=[4.0, None, 4.0],
     )
     later = make_sessions("C1", "2026-02-02", ["late_cancel"], wai_bond=[None])
     before = landmark_examples(clients, sessions, config.instruments, config.features)
-    after = landmark_examples(clients, pd.concat([sessions, later]), config.instruments, config.features)
+    after = landmark_examples(
+        clients, pd.concat([sessions, later]), config.instruments, config.features
+    )
     assert len(after) == len(before) + 1
     pd.testing.assert_frame_equal(_features(after).iloc[:3], _features(before))
 
@@ -60,14 +70,22 @@ def test_landmark_weights_sum_to_one_per_episode(cohort, config):
 
 def test_attendance_values_at_each_landmark(config):
     clients = make_clients({"client_id": "C1", "intake_date": "2026-01-05"})
-    sessions = make_sessions("C1", "2026-01-12", ["no_show", "attended", "late_cancel", "no_show", "cancelled"])
-    ex = landmark_examples(clients, sessions, config.instruments, config.features).set_index("landmark")
+    sessions = make_sessions(
+        "C1", "2026-01-12", ["no_show", "attended", "late_cancel", "no_show", "cancelled"]
+    )
+    ex = landmark_examples(clients, sessions, config.instruments, config.features).set_index(
+        "landmark"
+    )
     assert ex.loc[1, "missed_first_appointment"] == 1
     assert ex.loc[1, "days_since_last_attended"] == 7  # no session attended: counted from intake
     assert ex.loc[2, "misses_since_last_attended"] == 0
     assert ex.loc[4, "misses_since_last_attended"] == 2
     assert ex.loc[5, "misses_since_last_attended"] == 2  # a cancellation with notice is no miss
-    assert ex.loc[5, "no_shows"] == 2 and ex.loc[5, "late_cancels"] == 1 and ex.loc[5, "cancellations"] == 1
+    assert (
+        ex.loc[5, "no_shows"] == 2
+        and ex.loc[5, "late_cancels"] == 1
+        and ex.loc[5, "cancellations"] == 1
+    )
     assert ex.loc[5, "attendance_rate"] == pytest.approx(1 / 5)
     assert ex.loc[5, "days_since_last_attended"] == 21
     assert ex.loc[3, "longest_gap_days"] == 14  # intake 01-05 → first attended 01-19
@@ -81,7 +99,9 @@ def test_asof_uses_only_appointments_on_or_before_the_date(config):
             make_sessions("C2", "2026-03-02", ["attended"]),
         ]
     )
-    rows = asof_examples(clients, sessions, pd.Timestamp("2026-01-22"), config.instruments, config.features)
+    rows = asof_examples(
+        clients, sessions, pd.Timestamp("2026-01-22"), config.instruments, config.features
+    )
     assert list(rows["client_id"]) == ["C1"]  # C2 has nothing before the date
     row = rows.iloc[0]
     assert row["appointments"] == 2 and row["no_shows"] == 0

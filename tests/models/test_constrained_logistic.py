@@ -37,7 +37,9 @@ def test_bounded_coefficient_keeps_its_sign():
 
 def test_missing_indicators_are_left_free():
     X, y = _collinear()
-    X = X.rename(columns={"late_cancels__late_cancels": "late_cancels__missingindicator_late_cancels"})
+    X = X.rename(
+        columns={"late_cancels__late_cancels": "late_cancels__missingindicator_late_cancels"}
+    )
     fit = SignConstrainedLogisticRegression(C=1.0, directions={"late_cancels": 1}).fit(X, y)
     assert fit.coef_[0, 1] < 0
 

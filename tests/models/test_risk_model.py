@@ -18,10 +18,15 @@ from pipeline.validation import validate_tables
 @pytest.fixture(scope="module")
 def data(config):
     clients, sessions = generate_cohort(800, 3, config.instruments)
-    tables = validate_tables(clients, sessions, config.instruments, clients_file="c.csv", sessions_file="s.csv")
+    tables = validate_tables(
+        clients, sessions, config.instruments, clients_file="c.csv", sessions_file="s.csv"
+    )
     labels = episode_labels(tables.clients).dropna()
     ex = landmark_examples(
-        tables.clients[tables.clients["client_id"].isin(labels.index)], tables.sessions, config.instruments, config.features
+        tables.clients[tables.clients["client_id"].isin(labels.index)],
+        tables.sessions,
+        config.instruments,
+        config.features,
     )
     X = model_inputs(ex)
     y = ex["client_id"].map(labels).to_numpy().astype(int)
@@ -34,16 +39,18 @@ def model(request, data, config):
     half = len(X) // 2
     pipe = build_candidates(config.training.candidates, 0)[request.param]
     pipe.fit(X.iloc[:half], y[:half], classifier__sample_weight=w[:half])
-    return RiskModel(pipeline=pipe, calibration="sigmoid", candidate=request.param, feature_settings={}).fit(
-        X.iloc[half:], y[half:], sample_weight=w[half:]
-    )
+    return RiskModel(
+        pipeline=pipe, calibration="sigmoid", candidate=request.param, feature_settings={}
+    ).fit(X.iloc[half:], y[half:], sample_weight=w[half:])
 
 
 def test_contributions_plus_base_equal_the_margin(model, data):
     X = data[0].iloc[:300]
     contributions, base = model.explain(X)
     assert list(contributions.columns) == list(FEATURE_NAMES)
-    np.testing.assert_allclose(contributions.sum(axis=1).to_numpy() + base, model.margin(X), atol=1e-6)
+    np.testing.assert_allclose(
+        contributions.sum(axis=1).to_numpy() + base, model.margin(X), atol=1e-6
+    )
 
 
 def test_probabilities_are_calibrated_monotone_in_the_margin(model, data):
@@ -62,7 +69,9 @@ def test_unknown_categories_and_missing_values_are_scored(model, data):
     p = model.predict_proba(X)[:, 1]
     assert np.isfinite(p).all()
     contributions, base = model.explain(X)
-    np.testing.assert_allclose(contributions.sum(axis=1).to_numpy() + base, model.margin(X), atol=1e-6)
+    np.testing.assert_allclose(
+        contributions.sum(axis=1).to_numpy() + base, model.margin(X), atol=1e-6
+    )
 
 
 def test_choose_calibration_prefers_sigmoid_when_the_margin_is_already_logistic():
