@@ -35,14 +35,13 @@ def main() -> None:
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
     os.chdir(work)
 
-    from features.labels import episode_labels
-    from features.landmarks import landmark_examples, model_inputs
+    from features.landmarks import model_inputs
     from models.candidates import make_intake_baseline
     from models.training import evaluate_model
     from pipeline.config import load_config
     from pipeline.score import run_scoring
     from pipeline.synth import write_cohort
-    from pipeline.train import load_inputs, run_training
+    from pipeline.train import labelled_landmarks, load_inputs, run_training
 
     cfg = load_config()
     t0 = time.perf_counter()
@@ -60,21 +59,13 @@ def main() -> None:
     model = trained.result.model
 
     def labelled_examples(clients_path, sessions_path):
-        tables = load_inputs(clients_path, sessions_path, cfg)
-        labels = episode_labels(tables.clients).dropna()
-        ex = landmark_examples(
-            tables.clients[tables.clients["client_id"].isin(labels.index)],
-            tables.sessions,
-            cfg.instruments,
-            cfg.features,
-        )
-        return ex, labels
+        return labelled_landmarks(load_inputs(clients_path, sessions_path, cfg), cfg)
 
     train_ex, train_labels = labelled_examples(train_c, train_s)
     ext_ex, ext_labels = labelled_examples(test_c, test_s)
     baseline = make_intake_baseline(cfg.training.seed).fit(
         model_inputs(train_ex),
-        train_ex["client_id"].map(train_labels).to_numpy().astype(int),
+        train_ex["client_id"].map(train_labels).to_numpy(dtype=int),
         classifier__sample_weight=train_ex["weight"].to_numpy(),
     )
     champion, champion_ci = evaluate_model(

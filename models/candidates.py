@@ -35,6 +35,14 @@ def _categorical_imputer() -> SimpleImputer:
     )
 
 
+def _one_hot() -> Pipeline:
+    """Missing as its own level; levels seen fewer than 20 times and unseen ones pooled."""
+    return make_pipeline(
+        _categorical_imputer(),
+        OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False),
+    )
+
+
 def linear_preprocessor(
     numeric=NUMERIC_FEATURES, categorical=CATEGORICAL_FEATURES
 ) -> ColumnTransformer:
@@ -54,19 +62,7 @@ def linear_preprocessor(
         )
         for name in numeric
     ]
-    steps += [
-        (
-            name,
-            make_pipeline(
-                _categorical_imputer(),
-                OneHotEncoder(
-                    handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False
-                ),
-            ),
-            [name],
-        )
-        for name in categorical
-    ]
+    steps += [(name, _one_hot(), [name]) for name in categorical]
     # pandas output: the classifier sees `<feature>__<column>` names (sign constraints need them)
     return ColumnTransformer(steps, verbose_feature_names_out=True).set_output(transform="pandas")
 
@@ -102,19 +98,7 @@ def tree_preprocessor(
     up to the margin), and exact explanations matter more here than a few splits.
     """
     steps = [(name, FillNeverObserved(), [name]) for name in numeric]
-    steps += [
-        (
-            name,
-            make_pipeline(
-                _categorical_imputer(),
-                OneHotEncoder(
-                    handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False
-                ),
-            ),
-            [name],
-        )
-        for name in categorical
-    ]
+    steps += [(name, _one_hot(), [name]) for name in categorical]
     return ColumnTransformer(steps, verbose_feature_names_out=True).set_output(transform="pandas")
 
 

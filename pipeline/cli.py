@@ -234,7 +234,7 @@ def demo(
             result = run_demo(out, cfg, progress)
         _print_training(result.train)
         _print_scoring(result.score, top=10)
-        console.print(f"metrics: {result.metrics_path}")
+        console.print(f"metrics: {result.metrics_path}\nreport: {result.report_path}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

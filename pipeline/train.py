@@ -46,6 +46,26 @@ def load_inputs(clients_path: Path, sessions_path: Path, config: Config) -> Vali
     )
 
 
+def labelled_landmarks(tables: ValidatedTables, config: Config) -> tuple[pd.DataFrame, pd.Series]:
+    """Landmark examples of the labelled episodes, and every episode's label.
+
+    The extraction date (for the optional inactivity label) is the latest session date.
+    """
+    sessions = tables.sessions
+    extraction = sessions["session_date"].max() if len(sessions) else pd.NaT
+    attended = sessions[sessions["status"].eq("attended")]
+    labels = episode_labels(
+        tables.clients,
+        last_attended=attended.groupby("client_id")["session_date"].max(),
+        extraction_date=extraction,
+        inactive_as_dropout=config.label.inactive_as_dropout,
+        inactive_days=config.label.inactive_days,
+    )
+    labelled = tables.clients[tables.clients["client_id"].isin(labels.dropna().index)]
+    examples = landmark_examples(labelled, sessions, config.instruments, config.features)
+    return examples, labels
+
+
 def feature_settings(config: Config) -> dict:
     """What the model must remember to rebuild its features at scoring time."""
     return {
@@ -120,27 +140,7 @@ def run_training(
     tables = load_inputs(clients_path, sessions_path, config)
     if progress:
         progress("building landmark features")
-    sessions = tables.sessions
-    extraction = (
-        sessions["session_date"].max() if len(sessions) else pd.Timestamp.today().normalize()
-    )
-    last_attended = (
-        sessions[sessions["status"].eq("attended")].groupby("client_id")["session_date"].max()
-    )
-    labels = episode_labels(
-        tables.clients,
-        last_attended=last_attended,
-        extraction_date=extraction,
-        inactive_as_dropout=config.label.inactive_as_dropout,
-        inactive_days=config.label.inactive_days,
-    )
-    labelled_ids = labels.dropna().index
-    examples = landmark_examples(
-        tables.clients[tables.clients["client_id"].isin(labelled_ids)],
-        sessions[sessions["client_id"].isin(labelled_ids)],
-        config.instruments,
-        config.features,
-    )
+    examples, labels = labelled_landmarks(tables, config)
     settings = feature_settings(config)
     try:
         result = train_models(examples, labels, config.training, settings, progress)

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.labels import episode_labels
-from features.landmarks import landmark_examples, model_inputs
+from features.landmarks import model_inputs
 from features.schema import FEATURE_NAMES
 from models.candidates import build_candidates
 from models.risk_model import RiskModel, choose_calibration
 from pipeline.synth import generate_cohort
+from pipeline.train import labelled_landmarks
 from pipeline.validation import validate_tables
 
 
@@ -21,16 +21,9 @@ def data(config):
     tables = validate_tables(
         clients, sessions, config.instruments, clients_file="c.csv", sessions_file="s.csv"
     )
-    labels = episode_labels(tables.clients).dropna()
-    ex = landmark_examples(
-        tables.clients[tables.clients["client_id"].isin(labels.index)],
-        tables.sessions,
-        config.instruments,
-        config.features,
-    )
-    X = model_inputs(ex)
-    y = ex["client_id"].map(labels).to_numpy().astype(int)
-    return X, y, ex["weight"].to_numpy()
+    examples, labels = labelled_landmarks(tables, config)
+    y = examples["client_id"].map(labels).to_numpy(dtype=int)
+    return model_inputs(examples), y, examples["weight"].to_numpy()
 
 
 @pytest.fixture(scope="module", params=["logistic", "hist_gradient_boosting"])

@@ -80,21 +80,13 @@ def test_train_then_score_round_trip_from_the_registry(trained, tmp_path):
 
 
 def test_same_data_config_and_seed_give_the_same_model(trained):
-    from features.labels import episode_labels
-    from features.landmarks import landmark_examples
     from models.training import train_models
-    from pipeline.train import feature_settings, load_inputs
+    from pipeline.train import feature_settings, labelled_landmarks, load_inputs
 
     cfg = trained["config"]
     tables = load_inputs(trained["clients"], trained["sessions"], cfg)
-    labels = episode_labels(tables.clients)
-    ex = landmark_examples(
-        tables.clients[tables.clients["client_id"].isin(labels.dropna().index)],
-        tables.sessions,
-        cfg.instruments,
-        cfg.features,
-    )
-    again = train_models(ex, labels, cfg.training, feature_settings(cfg))
+    examples, labels = labelled_landmarks(tables, cfg)
+    again = train_models(examples, labels, cfg.training, feature_settings(cfg))
     first = trained["outcome"].result
     assert again.selected == first.selected
     assert again.test_metrics == first.test_metrics
