@@ -30,12 +30,13 @@ def _scale_trajectory(
     prev = grouped.shift(1)
     first = grouped.transform("first")
     k = grouped.cumcount().to_numpy() + 1
-    lag = grouped.shift(window - 1)
-    slope = np.where(
-        k >= window,
-        (v - lag) / (window - 1),
-        np.where(k >= 2, (v - first) / np.maximum(k - 1, 1), np.nan),
-    )
+    sess = session_number[rated]
+    by_session = sess.groupby(keys, sort=False)
+    # the slope runs from the rating `window - 1` ratings back (or the first) to this one
+    full = k >= window
+    start = np.where(full, grouped.shift(window - 1), first)
+    start_session = np.where(full, by_session.shift(window - 1), by_session.transform("first"))
+    slope = np.where(k >= 2, (v - start) / np.maximum(np.minimum(k, window) - 1, 1), np.nan)
     drop = prev - v
     rupture = (drop >= rupture_drop - 1e-9).to_numpy()
     # the level the latest rupture fell from; recovered when back within half a drop of it
@@ -45,8 +46,14 @@ def _scale_trajectory(
         pd.Series(open_now, index=v.index).groupby(keys, sort=False).shift(1, fill_value=False)
     )
     repair = open_before.to_numpy() & ~open_now & ~rupture
-    sess = session_number[rated]
-    rupture_at = pd.Series(np.where(rupture, sess, np.nan), index=v.index)
+    prev_session = by_session.shift(1)
+
+    def at_rupture(x) -> pd.Series:
+        """The value at the latest rupture, carried forward."""
+        return (
+            pd.Series(np.where(rupture, x, np.nan), index=v.index).groupby(keys, sort=False).ffill()
+        )
+
     return pd.DataFrame(
         {
             "last": v,
@@ -62,11 +69,13 @@ def _scale_trajectory(
             .cumsum(),
             # context for plain-language reasons, not model inputs
             "ctx_first": first,
-            "ctx_prev": prev,
-            "ctx_prev_session": sess.groupby(keys, sort=False).shift(1),
             "ctx_last_session": sess,
-            "ctx_rupture_session": rupture_at.groupby(keys, sort=False).ffill(),
+            "ctx_start": start,
+            "ctx_start_session": start_session,
             "ctx_rupture_from": reference,
+            "ctx_rupture_to": at_rupture(v),
+            "ctx_rupture_from_session": at_rupture(prev_session),
+            "ctx_rupture_session": at_rupture(sess),
             "ctx_count": pd.Series(k.astype(float), index=v.index),
         },
         index=v.index,

@@ -77,7 +77,8 @@ def _complete(rows: pd.DataFrame, clients: pd.DataFrame) -> pd.DataFrame:
     rows["days_in_treatment"] = (cutoff - rows["intake_date"]).dt.days.astype(float).clip(lower=0)
     planned = rows["planned_sessions"].where(rows["planned_sessions"] > 0)
     rows["plan_progress"] = rows["attended"] / planned
-    ctx = [c for c in rows.columns if "ctx_" in c] + ["last_attended_date"]
+    # context for the reader and the reasons, not model inputs
+    ctx = [c for c in rows.columns if "ctx_" in c] + ["attended", "last_attended_date"]
     return rows[[*KEY_COLUMNS, *FEATURE_NAMES, *ctx]].reset_index(drop=True)
 
 

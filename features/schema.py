@@ -54,35 +54,37 @@ class Feature:
 
 
 def _alliance_features() -> list[Feature]:
+    # Directions from the alliance literature (EVIDENCE.md), not from any data set: a
+    # stronger or rising alliance never raises dropout risk (d = 0.55), a rupture never
+    # lowers it, and at equal ruptures a repaired one is the better sign (Safran 2011).
     out: list[Feature] = []
     for scale in ALLIANCE_SCALES:
         out += [
-            Feature(f"{scale}_last", "numeric", "alliance"),
-            Feature(f"{scale}_change", "numeric", "alliance"),
-            Feature(f"{scale}_slope", "numeric", "alliance"),
-            Feature(f"{scale}_min", "numeric", "alliance"),
-            Feature(f"{scale}_ruptures", "numeric", "alliance"),
+            Feature(f"{scale}_last", "numeric", "alliance", -1),
+            Feature(f"{scale}_change", "numeric", "alliance", -1),
+            Feature(f"{scale}_slope", "numeric", "alliance", -1),
+            Feature(f"{scale}_min", "numeric", "alliance", -1),
+            Feature(f"{scale}_ruptures", "numeric", "alliance", +1),
             Feature(f"{scale}_unrepaired", "numeric", "alliance", +1),
-            Feature(f"{scale}_repairs", "numeric", "alliance"),
+            Feature(f"{scale}_repairs", "numeric", "alliance", -1),
         ]
     out += [
         Feature("srs_below_cutoff", "numeric", "alliance", +1),
-        Feature("srs_share_below_cutoff", "numeric", "alliance"),
+        Feature("srs_share_below_cutoff", "numeric", "alliance", +1),
     ]
     return out
 
 
 FEATURES: tuple[Feature, ...] = (
     Feature("appointments", "numeric", "attendance"),
-    Feature("attended", "numeric", "attendance"),
     Feature("attendance_rate", "numeric", "attendance", -1),
     Feature("no_shows", "numeric", "attendance", +1),
     Feature("late_cancels", "numeric", "attendance", +1),
     Feature("cancellations", "numeric", "attendance"),
     Feature("missed_first_appointment", "numeric", "attendance", +1),
     Feature("misses_since_last_attended", "numeric", "attendance", +1),
-    Feature("days_since_last_attended", "numeric", "attendance"),
-    Feature("longest_gap_days", "numeric", "attendance"),
+    Feature("days_since_last_attended", "numeric", "attendance", +1),
+    Feature("longest_gap_days", "numeric", "attendance", +1),
     Feature("days_in_treatment", "numeric", "attendance"),
     Feature("plan_progress", "numeric", "attendance"),
     *_alliance_features(),

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from features.schema import ALLIANCE_SCALES, FEATURE_NAMES, SCALE_LABELS
+from features.schema import ALLIANCE_SCALES, FEATURE_NAMES, MONOTONE_DIRECTIONS, SCALE_LABELS
 
 Template = Callable[[dict], str]
 
@@ -56,19 +56,20 @@ def _scale_templates(scale: str, rupture_drop: float) -> dict[str, Template]:
             return none_yet(r)
         return f"{cap} {_num(v)} at session {_int(r[f'{scale}_ctx_last_session'])}"
 
-    def step(r: dict) -> str:
-        v, prev = r[f"{scale}_last"], r[f"{scale}_ctx_prev"]
+    def between(r: dict, a: str, b: str) -> str:
+        return f"between sessions {_int(r[a])} and {_int(r[b])}"
+
+    def slope(r: dict) -> str:
+        v, start = r[f"{scale}_last"], r[f"{scale}_ctx_start"]
         if _missing(v):
             return none_yet(r)
-        if _missing(prev):
+        if _missing(start) or r[f"{scale}_ctx_count"] < 2:
             return last(r)
-        verb = "fell" if v < prev else ("rose" if v > prev else "stayed")
+        verb = "fell" if v < start else ("rose" if v > start else "stayed")
+        span = between(r, f"{scale}_ctx_start_session", f"{scale}_ctx_last_session")
         if verb == "stayed":
-            return f"{cap} unchanged at {_num(v)} between sessions {_int(r[f'{scale}_ctx_prev_session'])} and {_int(r[f'{scale}_ctx_last_session'])}"
-        return (
-            f"{cap} {verb} from {_num(prev)} to {_num(v)} between sessions "
-            f"{_int(r[f'{scale}_ctx_prev_session'])} and {_int(r[f'{scale}_ctx_last_session'])}"
-        )
+            return f"{cap} unchanged at {_num(v)} {span}"
+        return f"{cap} {verb} from {_num(start)} to {_num(v)} {span}"
 
     def change(r: dict) -> str:
         v, first = r[f"{scale}_last"], r[f"{scale}_ctx_first"]
@@ -97,10 +98,14 @@ def _scale_templates(scale: str, rupture_drop: float) -> dict[str, Template]:
         if _missing(r[f"{scale}_last"]):
             return none_yet(r)
         if r[f"{scale}_unrepaired"] >= 0.5:
-            return (
-                f"{cap} dropped from {_num(r[f'{scale}_ctx_rupture_from'])} at session "
-                f"{_int(r[f'{scale}_ctx_rupture_session'])} and has not recovered (now {_num(r[f'{scale}_last'])})"
+            fall = (
+                f"{cap} fell from {_num(r[f'{scale}_ctx_rupture_from'])} to "
+                f"{_num(r[f'{scale}_ctx_rupture_to'])} "
+                f"{between(r, f'{scale}_ctx_rupture_from_session', f'{scale}_ctx_rupture_session')}"
             )
+            now = r[f"{scale}_last"]
+            still = "" if now == r[f"{scale}_ctx_rupture_to"] else f" (now {_num(now)})"
+            return f"{fall} and has not recovered{still}"
         return f"No unresolved drop in {label}"
 
     def repairs(r: dict) -> str:
@@ -114,7 +119,7 @@ def _scale_templates(scale: str, rupture_drop: float) -> dict[str, Template]:
     return {
         f"{scale}_last": last,
         f"{scale}_change": change,
-        f"{scale}_slope": step,
+        f"{scale}_slope": slope,
         f"{scale}_min": minimum,
         f"{scale}_ruptures": ruptures,
         f"{scale}_unrepaired": unrepaired,
@@ -211,7 +216,6 @@ def reason_templates(settings: dict) -> dict[str, Template]:
 
     templates: dict[str, Template] = {
         "appointments": lambda r: f"{_plural(_int(r['appointments']), 'appointment')} so far",
-        "attended": attended,
         "attendance_rate": attended,
         "no_shows": count("no_shows", "no-show"),
         "late_cancels": count("late_cancels", "late cancellation"),
@@ -248,13 +252,46 @@ def reason_templates(settings: dict) -> dict[str, Template]:
     return templates
 
 
+def something_happened(examples: pd.DataFrame, names) -> np.ndarray:
+    """Whether each feature may be a reason: the client's own value shows the sign.
+
+    Contributions are measured against the average client, so "0 no-shows" can raise risk
+    a little when the average is 0.4, and "goal rating rose from 3.2 to 3.4" when the
+    average rise is larger. Neither reads as a reason to call someone. For features with
+    a clinical direction (``features.schema``), a count or a flag is a reason only when
+    it is above zero, and a change or slope only when it is a fall; levels, intake
+    attributes and undirected features are always eligible.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, rows of ``examples`` by ``names``.
+    """
+    eligible = np.ones((len(examples), len(names)), dtype=bool)
+    for j, name in enumerate(names):
+        direction = MONOTONE_DIRECTIONS.get(name, 0)
+        if direction == 0:
+            continue
+        value = examples[name].to_numpy(dtype=float)
+        if name.endswith(("_change", "_slope")):
+            eligible[:, j] = value < 0
+        elif name.endswith("_repairs"):
+            # fewer repairs than ruptures: a drop still open
+            ruptures = examples[name.replace("_repairs", "_ruptures")].to_numpy(dtype=float)
+            eligible[:, j] = ruptures > value
+        elif direction > 0 and not name.startswith(("days_", "longest_")):
+            eligible[:, j] = value > 0
+    return eligible
+
+
 def top_reasons(
     examples: pd.DataFrame, contributions: pd.DataFrame, settings: dict, n: int = 3
 ) -> pd.DataFrame:
     """The ``n`` features that raise each client's risk most, in words.
 
-    Only contributions that raise risk are reasons; a client with fewer than ``n`` such
-    features gets blanks after the last one.
+    Only contributions that raise risk are reasons, and only where something happened
+    (:func:`something_happened`); a client with fewer than ``n`` such features gets
+    blanks after the last one.
 
     Parameters
     ----------
@@ -274,7 +311,7 @@ def top_reasons(
     """
     templates = reason_templates(settings)
     names = np.array(contributions.columns)
-    values = contributions.to_numpy()
+    values = np.where(something_happened(examples, names), contributions.to_numpy(), 0.0)
     order = np.argsort(-values, axis=1, kind="stable")[:, :n]
     records = examples.to_dict("records")
     out = {}

@@ -23,7 +23,10 @@ def test_v_shaped_dip_is_a_rupture_then_a_repair(config):
     assert ex.loc[3, "wai_bond_ruptures"] == 1 and ex.loc[3, "wai_bond_unrepaired"] == 1
     assert ex.loc[4, "wai_bond_unrepaired"] == 0 and ex.loc[4, "wai_bond_repairs"] == 1
     assert ex.loc[5, "wai_goal_ruptures"] == 0
-    assert ex.loc[3, "wai_bond_ctx_prev"] == 4.5 and ex.loc[3, "wai_bond_ctx_prev_session"] == 2
+    assert ex.loc[3, "wai_bond_ctx_rupture_from"] == 4.5
+    assert ex.loc[3, "wai_bond_ctx_rupture_to"] == 3.5
+    assert ex.loc[3, "wai_bond_ctx_rupture_from_session"] == 2
+    assert ex.loc[3, "wai_bond_ctx_rupture_session"] == 3
 
 
 def test_unrepaired_drop_stays_open_and_is_carried_over_missed_sessions(config):
