@@ -15,6 +15,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils.validation import validate_data
 
 from features.schema import CATEGORICAL_FEATURES, MONOTONE_DIRECTIONS, NUMERIC_FEATURES
 from models.constrained_logistic import SignConstrainedLogisticRegression
@@ -46,7 +47,8 @@ def _one_hot() -> Pipeline:
 def linear_preprocessor(
     numeric=NUMERIC_FEATURES, categorical=CATEGORICAL_FEATURES
 ) -> ColumnTransformer:
-    """Median imputation with a missing-indicator and scaling; one-hot categories.
+    """Clipping to the seen range, median imputation with a missing-indicator and scaling;
+    one-hot categories.
 
     A rating that was never collected is informative (a site without SRS, a client who
     skipped the form), so missingness gets its own column rather than being hidden.
@@ -55,6 +57,7 @@ def linear_preprocessor(
         (
             name,
             make_pipeline(
+                ClipToSeenRange(),
                 SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
                 StandardScaler(),
             ),
@@ -67,6 +70,31 @@ def linear_preprocessor(
     return ColumnTransformer(steps, verbose_feature_names_out=True).set_output(transform="pandas")
 
 
+class ClipToSeenRange(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Clip numbers to the range seen in training; missing values pass through.
+
+    Training landmarks cover the first K appointments, but a caseload holds clients at
+    appointment 20 with counts no training example had. A linear model would extrapolate
+    those counts without bound; clipping lets it saturate, as trees do by construction.
+    Clipping is monotone, so the sign constraints still hold.
+    """
+
+    def fit(self, X, y=None):
+        values = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
+        with np.errstate(all="ignore"):
+            self.low_ = np.nanmin(np.where(np.isnan(values), np.inf, values), axis=0)
+            self.high_ = np.nanmax(np.where(np.isnan(values), -np.inf, values), axis=0)
+        return self
+
+    def transform(self, X):
+        values = validate_data(
+            self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False, copy=True
+        )
+        seen = self.low_ <= self.high_  # a column never observed has no range
+        values[:, seen] = np.clip(values[:, seen], self.low_[seen], self.high_[seen])
+        return values
+
+
 class FillNeverObserved(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Give a column that was entirely missing in training a constant 0.
 
@@ -77,13 +105,14 @@ class FillNeverObserved(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """
 
     def fit(self, X, y=None):
-        values = np.asarray(X, dtype=float)
+        values = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
         self.never_observed_ = np.isnan(values).all(axis=0)
-        self.n_features_in_ = values.shape[1]
         return self
 
     def transform(self, X):
-        values = np.array(X, dtype=float)
+        values = validate_data(
+            self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False, copy=True
+        )
         values[:, self.never_observed_] = 0.0
         return values
 

@@ -19,6 +19,7 @@ from pipeline.errors import InputError
 SKOPS_TRUSTED_TYPES = [
     "models.risk_model.RiskModel",
     "models.candidates.FillNeverObserved",
+    "models.candidates.ClipToSeenRange",
     "models.constrained_logistic.SignConstrainedLogisticRegression",
     "numpy.dtype",
     "sklearn._loss.link.Interval",
