@@ -122,13 +122,30 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         base
             The base value per row.
         """
-        preprocess = self.pipeline[:-1]
+        encoded = np.asarray(self.pipeline[:-1].transform(X[list(FEATURE_NAMES)]), dtype=float)
+        return self._contributions(encoded, X.index)
+
+    def predict_and_explain(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        """Calibrated risk and contributions from one pass of the preprocessing.
+
+        The margin is the contributions' sum plus the base value (exact additivity, which
+        the tests check), so scoring a caseload transforms and explains it once.
+        """
+        encoded = np.asarray(self.pipeline[:-1].transform(X[list(FEATURE_NAMES)]), dtype=float)
+        contributions, base = self._contributions(encoded, X.index)
+        margin = contributions.to_numpy().sum(axis=1) + base
+        return _apply_calibrator(self.calibrator_, margin), contributions
+
+    def _contributions(
+        self, encoded: np.ndarray, index: pd.Index
+    ) -> tuple[pd.DataFrame, np.ndarray]:
         classifier = self.pipeline[-1]
-        encoded = np.asarray(preprocess.transform(X[list(FEATURE_NAMES)]), dtype=float)
         if self.kind_ == "linear":
             coef = classifier.coef_.ravel()
             values = (encoded - self.reference_mean_) * coef
-            base = np.full(len(X), float(classifier.intercept_[0] + coef @ self.reference_mean_))
+            base = np.full(
+                len(encoded), float(classifier.intercept_[0] + coef @ self.reference_mean_)
+            )
         else:
             import shap  # heavy import, only when tree explanations are asked for
 
@@ -137,10 +154,10 @@ class RiskModel(ClassifierMixin, BaseEstimator):
             if values.ndim == 3:  # (rows, features, classes) in some shap versions
                 values = values[:, :, 1]
             expected = np.ravel(explainer.expected_value)
-            base = np.full(len(X), float(expected[-1]))
+            base = np.full(len(encoded), float(expected[-1]))
         # sum encoded columns back to their original feature with one matrix product
         names = list(FEATURE_NAMES)
         position = {name: i for i, name in enumerate(names)}
         to_feature = np.zeros((len(self.sources_), len(names)))
         to_feature[np.arange(len(self.sources_)), [position[s] for s in self.sources_]] = 1.0
-        return pd.DataFrame(values @ to_feature, index=X.index, columns=names), base
+        return pd.DataFrame(values @ to_feature, index=index, columns=names), base

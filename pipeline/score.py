@@ -83,8 +83,8 @@ def build_risk_list(
     examples = examples.set_index("client_id", drop=False)
     X = model_inputs(examples)
     if len(X):
-        risk = pd.Series(model.predict_proba(X)[:, 1], index=X.index)
-        contributions, _ = model.explain(X)
+        probability, contributions = model.predict_and_explain(X)
+        risk = pd.Series(probability, index=X.index)
         reasons = top_reasons(examples, contributions, settings)
     else:
         risk = pd.Series(dtype=float)
@@ -110,10 +110,8 @@ def build_risk_list(
         extra = pd.DataFrame(
             {
                 "client_id": rejected["client_id"].to_numpy(),
-                "therapist_id": rejected.get(
-                    "therapist_id", pd.Series([""] * len(rejected))
-                ).to_numpy(),
-                "site": rejected.get("site", pd.Series([""] * len(rejected))).to_numpy(),
+                "therapist_id": rejected["therapist_id"].to_numpy(),
+                "site": rejected["site"].to_numpy(),
                 "risk": np.nan,
                 "scored": False,
                 "not_scored_reason": rejected["reason"].to_numpy(),

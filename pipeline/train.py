@@ -93,7 +93,7 @@ def data_summary(
     return {
         "data_clients": float(len(clients)),
         "data_sessions": float(len(sessions)),
-        "data_rejected_rows": float(len(tables.issues["row"].unique()))
+        "data_rejected_rows": float(len(tables.issues[["table", "row"]].drop_duplicates()))
         if len(tables.issues)
         else 0.0,
         "data_labelled_episodes": float(labels.notna().sum()),

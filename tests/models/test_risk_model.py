@@ -78,3 +78,10 @@ def test_explain_needs_the_declared_columns(model, data):
     X = data[0].iloc[:3].drop(columns=["no_shows"])
     with pytest.raises(KeyError, match="no_shows"):
         model.explain(pd.DataFrame(X))
+
+
+def test_predict_and_explain_agrees_with_the_separate_calls(model, data):
+    X = data[0].iloc[:200]
+    p, contributions = model.predict_and_explain(X)
+    np.testing.assert_allclose(p, model.predict_proba(X)[:, 1], atol=1e-9)
+    pd.testing.assert_frame_equal(contributions, model.explain(X)[0])

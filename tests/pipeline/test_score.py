@@ -476,9 +476,9 @@ class _FixedRisk:
     def __getattr__(self, name):
         return getattr(self._model, name)
 
-    def predict_proba(self, X):
+    def predict_and_explain(self, X):
         p = np.array([self._risks[cid] for cid in X.index], dtype=float)
-        return np.column_stack([1 - p, p])
+        return p, self._model.explain(X)[0]
 
 
 def test_tier_agrees_with_the_risk_as_written(trained):
