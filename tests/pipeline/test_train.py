@@ -129,3 +129,26 @@ def test_a_minimal_contract_cohort_on_another_instrument_trains_and_scores(
     assert len(risk) == len(scored.risk_list) > 0
     assert risk["site"].isna().all() or (risk["site"].fillna("") == "").all()
     assert scored.model_version.startswith("clinic-model v")
+
+
+def test_a_gradient_boosting_champion_is_saved_loaded_and_explained(tmp_path, monkeypatch):
+    """The tree model goes through skops and the registry too, with tree SHAP reasons."""
+    from pipeline.config import load_config
+    from pipeline.synth import write_cohort
+    from pipeline.train import run_training
+
+    yaml = tmp_path / "trees.yaml"
+    yaml.write_text(
+        "training:\n  cv_folds: 2\n  bootstrap: 0\n  candidates:\n    logistic: null\n"
+        "    hist_gradient_boosting:\n      max_iter: 40\n"
+    )
+    cfg = load_config(yaml)
+    clients, sessions = write_cohort(tmp_path / "data", 700, 31, cfg.instruments)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'm.db'}")
+    monkeypatch.chdir(tmp_path)
+    outcome = run_training(clients, sessions, cfg)
+    assert outcome.result.selected == "hist_gradient_boosting"
+    scored = run_scoring(clients, sessions, tmp_path / "risk.csv", cfg)
+    listed = scored.risk_list[scored.risk_list["scored"]]
+    assert len(listed) > 0 and (listed["reason_1"] != "").mean() > 0.8
+    assert scored.model_version == outcome.model_version
