@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata as md
 import json
 import time
 from dataclasses import dataclass
@@ -190,8 +191,6 @@ def run_training(
         X_all = model_inputs(examples)
         example = synthetic_input_example(X_all)
         signature = infer_signature(example, result.model.predict_proba(example))
-        import importlib.metadata as md
-
         requirements = [f"{pkg}=={md.version(pkg)}" for pkg in PIP_REQUIREMENTS_PACKAGES]
         info = mlflow.sklearn.log_model(
             sk_model=result.model,
@@ -202,10 +201,9 @@ def run_training(
             input_example=example,
             pip_requirements=requirements,
             pyfunc_predict_fn="predict_proba",
-            code_paths=[
-                str(Path(__file__).resolve().parents[1] / pkg)
-                for pkg in ("models", "features", "pipeline")
-            ],
+            # no code_paths: loading must not put code from the artifact store on sys.path;
+            # the installed dropout-risk version that wrote the model is recorded instead
+            metadata={"dropout_risk_version": md.version("dropout-risk")},
             registered_model_name=config.tracking.registered_model,
         )
         version = info.registered_model_version
