@@ -18,15 +18,6 @@ SCALE_LABELS: dict[str, str] = {
     "srs_total": "SRS total",
     "ors_total": "ORS total",
 }
-TRAJECTORY_STATS: tuple[str, ...] = (
-    "last",
-    "change",
-    "slope",
-    "min",
-    "ruptures",
-    "unrepaired",
-    "repairs",
-)
 
 
 @dataclass(frozen=True)
@@ -107,8 +98,3 @@ INTAKE_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.family ==
 
 
 MONOTONE_DIRECTIONS: dict[str, int] = {f.name: f.direction for f in FEATURES if f.direction}
-
-
-def features_of_family(*families: str) -> tuple[str, ...]:
-    """Names of the features whose family is one of ``families``."""
-    return tuple(f.name for f in FEATURES if f.family in families)

@@ -81,9 +81,9 @@ class ClipToSeenRange(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         values = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
-        with np.errstate(all="ignore"):
-            self.low_ = np.nanmin(np.where(np.isnan(values), np.inf, values), axis=0)
-            self.high_ = np.nanmax(np.where(np.isnan(values), -np.inf, values), axis=0)
+        missing = np.isnan(values)
+        self.low_ = np.where(missing, np.inf, values).min(axis=0, initial=np.inf)
+        self.high_ = np.where(missing, -np.inf, values).max(axis=0, initial=-np.inf)
         return self
 
     def transform(self, X):

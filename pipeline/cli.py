@@ -27,6 +27,7 @@ app = typer.Typer(
 )
 # markup off: messages quote file names and cell values, which may hold "[...]"
 console = Console(stderr=True, highlight=False, markup=False)
+stdout = Console(highlight=False, markup=False)  # tables: the command's output proper
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="YAML overriding configs/default.yaml.")
 ]
@@ -115,7 +116,7 @@ def validate(clients: ClientsOpt, sessions: SessionsOpt, config: ConfigOpt = Non
             table.add_row(
                 str(rec.file), str(rec.row), str(rec.column), str(rec.value), str(rec.reason)
             )
-        Console(highlight=False, markup=False).print(table)
+        stdout.print(table)
         if len(issues) > 200:
             console.print(f"... and {len(issues) - 200} more")
         _fail(
@@ -148,7 +149,7 @@ def _print_training(outcome) -> None:
             f"{lo:.3f}–{hi:.3f}",
             f"{r.baseline_metrics.get(key, float('nan')):.3f}",
         )
-    Console(highlight=False, markup=False).print(table)
+    stdout.print(table)
     console.print(
         f"selected {r.selected} (calibration: {r.calibration}); registered {outcome.model_version} as champion\n"
         f"MLflow store: {outcome.tracking_uri}  run: {outcome.run_id}"
@@ -215,7 +216,7 @@ def _print_scoring(outcome, top: int = 0) -> None:
                 rec.risk_tier,
                 rec.reason_1,
             )
-        Console(highlight=False, markup=False).print(table)
+        stdout.print(table)
 
 
 @app.command()

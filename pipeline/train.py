@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.instruments import derive_scores
 from features.labels import episode_labels
 from features.landmarks import landmark_examples, model_inputs
 from features.schema import CATEGORICAL_FEATURES, FEATURE_NAMES
@@ -86,30 +87,26 @@ def _flatten(prefix: str, value, out: dict) -> dict:
 
 
 def data_summary(
-    tables: ValidatedTables, labels: pd.Series, examples: pd.DataFrame
+    tables: ValidatedTables, labels: pd.Series, examples: pd.DataFrame, config: Config
 ) -> dict[str, float]:
-    """Counts and rates only: never a row, never an id (brief, Privacy)."""
-    clients, sessions = tables.clients, tables.sessions
-    attended = sessions["status"].eq("attended")
+    """Counts and rates only: never a row, never an id (brief, Privacy).
+
+    Rated shares use the derived scores, so a site exporting WAI items only counts as rated.
+    """
+    clients = tables.clients
+    scores = derive_scores(tables.sessions, config.instruments)
+    attended = scores[scores["status"].eq("attended")]
     return {
         "data_clients": float(len(clients)),
-        "data_sessions": float(len(sessions)),
-        "data_rejected_rows": float(len(tables.issues[["table", "row"]].drop_duplicates()))
-        if len(tables.issues)
-        else 0.0,
+        "data_sessions": float(len(scores)),
+        "data_rejected_rows": float(len(tables.issues[["table", "row"]].drop_duplicates())),
         "data_labelled_episodes": float(labels.notna().sum()),
-        "data_dropout_rate": float(labels.dropna().mean())
-        if labels.notna().any()
-        else float("nan"),
+        "data_dropout_rate": float(labels.dropna().mean()),
         "data_sites": float(clients["site"].nunique()),
         "data_therapists": float(clients["therapist_id"].nunique()),
-        "data_attendance_rate": float(attended.mean()) if len(sessions) else float("nan"),
-        "data_wai_rated_share": float(sessions.loc[attended, "wai_bond"].notna().mean())
-        if "wai_bond" in sessions and attended.any()
-        else float("nan"),
-        "data_srs_rated_share": float(sessions.loc[attended, "srs_total"].notna().mean())
-        if attended.any()
-        else float("nan"),
+        "data_attendance_rate": float(len(attended) / len(scores)) if len(scores) else float("nan"),
+        "data_wai_rated_share": float(attended["wai_bond"].notna().mean()),
+        "data_srs_rated_share": float(attended["srs_total"].notna().mean()),
         "data_landmark_examples": float(len(examples)),
     }
 
@@ -164,7 +161,7 @@ def run_training(
             "config_hash": _fingerprint(config),
         }
         mlflow.log_params(params)
-        metrics = data_summary(tables, labels, examples) | result.split_summary
+        metrics = data_summary(tables, labels, examples, config) | result.split_summary
         metrics |= {f"test_{k}": v for k, v in result.test_metrics.items()}
         for name, (lo, hi) in result.test_intervals.items():
             metrics[f"test_{name}_ci_low"] = lo
