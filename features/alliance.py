@@ -149,3 +149,37 @@ def alliance_prefix(
     rated_values = pd.concat(parts, axis=1).reindex(sessions.index)
     # carry the latest known rating state over appointments that had none
     return rated_values.groupby(by, sort=False).ffill()
+
+
+def alliance_level(prefix: pd.DataFrame, instruments) -> pd.Series:
+    """The latest alliance ratings on one 0-1 scale (0 = lowest possible, 1 = highest).
+
+    The mean of the WAI subscales and the SRS total are each rescaled by their range from
+    the instrument config, then averaged over the instruments the client has ratings on,
+    so a site collecting WAI only, SRS only or both gets one comparable level (NaN before
+    any rating).
+
+    Parameters
+    ----------
+    prefix
+        Rows with ``wai_bond_last``, ``wai_goal_last``, ``wai_task_last`` and
+        ``srs_total_last``.
+    instruments
+        ``pipeline.config.InstrumentsConfig`` (scale ranges).
+    """
+    wai, srs = instruments.wai, instruments.srs
+    wai_mean = prefix[["wai_bond_last", "wai_goal_last", "wai_task_last"]].mean(axis=1)
+    wai_level = (wai_mean - wai.min) / (wai.max - wai.min)
+    srs_level = (prefix["srs_total_last"] - srs.total_min) / (srs.total_max - srs.total_min)
+    return pd.concat([wai_level, srs_level], axis=1).mean(axis=1).clip(0, 1)
+
+
+def low_alliance_with_misses(level: pd.Series, missed: pd.Series) -> pd.Series:
+    """Missed appointments weighted by how low the alliance is: (1 - level) x misses.
+
+    Clinical signal: a weak alliance and missed sessions together are disengagement on
+    both fronts (Sharf et al. 2010 for the alliance, Davis et al. 2020 for non-attendance);
+    the product lets a linear model give the pair more weight than the sum of its parts.
+    Missing while no alliance rating exists.
+    """
+    return (1.0 - level) * missed

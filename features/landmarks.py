@@ -1,8 +1,10 @@
 """Feature rows for a client at a moment in time: training landmarks and scoring as-of.
 
-A training example is a *landmark*: the state of an episode just after each of its first
-K scheduled appointments, labelled with the episode's eventual outcome and built only
-from the appointments up to that one. Scoring builds the same row as of a date, from the
+A training example is a *landmark*: the state of an episode just after its 1st, 2nd, ...
+scheduled appointment (the landmark list in config: dense early, sparser later, so a
+client at appointment 20 is scored by a model that has seen clients at appointment 20),
+labelled with the episode's eventual outcome and built only from the appointments up
+to that one. Scoring builds the same row as of a date, from the
 appointments on or before it. Both take the row of one appointment from
 :func:`appointment_prefix`, whose every column is a cumulative (backward-looking)
 function of the client's appointments, so a later appointment can never change it.
@@ -13,11 +15,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.alliance import alliance_prefix
+from features.alliance import alliance_level, alliance_prefix, low_alliance_with_misses
 from features.attendance import attendance_prefix
 from features.instruments import derive_scores
 from features.intake import intake_features
-from features.schema import CATEGORICAL_FEATURES, FEATURE_NAMES, NUMERIC_FEATURES
+from features.schema import CATEGORICAL_FEATURES, MODEL_INPUTS, NUMERIC_FEATURES, ROW_FEATURES
 from pipeline.config import FeaturesConfig, InstrumentsConfig
 
 KEY_COLUMNS = ("client_id", "landmark", "cutoff_date")
@@ -62,15 +64,26 @@ def appointment_prefix(
         ors_cutoff=instruments.ors.cutoff,
         slope_window=features.slope_window,
     )
-    return pd.concat(
+    prefix = pd.concat(
         [scored[["client_id", "session_date", "intake_date"]], attendance, alliance], axis=1
     )
+    prefix["alliance_level"] = alliance_level(prefix, instruments)
+    prefix["low_alliance_x_misses"] = low_alliance_with_misses(
+        prefix["alliance_level"], prefix["no_shows"] + prefix["late_cancels"]
+    )
+    return prefix
 
 
 def _complete(rows: pd.DataFrame, clients: pd.DataFrame) -> pd.DataFrame:
     """Add the features that depend on the cutoff date and the intake attributes."""
     intake = intake_features(clients)
     rows = rows.join(intake, on="client_id")
+    # the key the model looks the therapist's history up by (features.history)
+    therapist = pd.Series(
+        clients["therapist_id"].astype("string").str.strip().to_numpy(dtype=object),
+        index=clients["client_id"].to_numpy(),
+    )
+    rows["therapist_id"] = therapist.reindex(rows["client_id"].to_numpy()).to_numpy()
     cutoff = rows["cutoff_date"]
     seen = rows["last_attended_date"].fillna(rows["intake_date"])
     rows["days_since_last_attended"] = (cutoff - seen).dt.days.astype(float).clip(lower=0)
@@ -79,7 +92,7 @@ def _complete(rows: pd.DataFrame, clients: pd.DataFrame) -> pd.DataFrame:
     rows["plan_progress"] = rows["attended"] / planned
     # context for the reader and the reasons, not model inputs
     ctx = [c for c in rows.columns if "ctx_" in c] + ["attended", "last_attended_date"]
-    return rows[[*KEY_COLUMNS, *FEATURE_NAMES, *ctx]].reset_index(drop=True)
+    return rows[[*KEY_COLUMNS, *MODEL_INPUTS, *ctx]].reset_index(drop=True)
 
 
 def landmark_examples(
@@ -88,7 +101,7 @@ def landmark_examples(
     instruments: InstrumentsConfig,
     features: FeaturesConfig,
 ) -> pd.DataFrame:
-    """Training examples: one per episode after each of its first K appointments.
+    """Training examples: one per episode after each landmark appointment it reached.
 
     Each example carries ``weight`` = 1 / (number of landmarks of its episode), so every
     episode counts once however many appointments it reached.
@@ -99,7 +112,7 @@ def landmark_examples(
         Key columns, ``weight``, the model features and ``ctx_*`` context columns.
     """
     prefix = appointment_prefix(clients, sessions, instruments, features)
-    rows = prefix[prefix["appointments"] <= features.landmarks].copy()
+    rows = prefix[prefix["appointments"].isin(features.landmark_list())].copy()
     rows["landmark"] = rows["appointments"].astype(int)
     rows["cutoff_date"] = rows["session_date"]
     out = _complete(rows, clients)
@@ -128,10 +141,14 @@ def asof_examples(
 
 
 def model_inputs(examples: pd.DataFrame) -> pd.DataFrame:
-    """The model's input columns, in the declared order, with one missing marker (NaN)."""
-    X = examples.loc[:, list(FEATURE_NAMES)].copy()
-    for name in CATEGORICAL_FEATURES:
+    """The model's input columns, in the declared order, with one missing marker (NaN).
+
+    These are the features built from the client's own rows plus ``therapist_id``; the
+    history features are added by the model from what it learnt (``features.history``).
+    """
+    X = examples.loc[:, list(MODEL_INPUTS)].copy()
+    for name in (*CATEGORICAL_FEATURES, "therapist_id"):
         X[name] = X[name].astype("string").to_numpy(dtype=object, na_value=np.nan)
-    for name in NUMERIC_FEATURES:
+    for name in (f for f in NUMERIC_FEATURES if f in ROW_FEATURES):
         X[name] = pd.to_numeric(X[name], errors="coerce").astype(float)
     return X

@@ -31,7 +31,9 @@ class Feature:
     kind
         ``numeric`` or ``categorical``.
     family
-        ``attendance``, ``alliance``, ``outcome`` or ``intake``: used for baselines and reports.
+        ``attendance``, ``alliance``, ``outcome``, ``intake``, ``interaction`` (built
+        from two families) or ``history``: used for single-family baselines and reports. ``history`` features are not built from a client's rows but
+        learnt from past episodes by the model (``features.history``).
     direction
         +1 when a larger value can only raise dropout risk clinically, -1 when it can only
         lower it, 0 when no direction is certain. The models are constrained to it and the
@@ -62,6 +64,11 @@ def _alliance_features() -> list[Feature]:
     out += [
         Feature("srs_below_cutoff", "numeric", "alliance", +1),
         Feature("srs_share_below_cutoff", "numeric", "alliance", +1),
+        # the latest ratings of every collected scale on one 0-1 scale, so sites with WAI
+        # only, SRS only or both share one alliance level
+        Feature("alliance_level", "numeric", "alliance", -1),
+        # low alliance and missed appointments together: disengagement on both fronts
+        Feature("low_alliance_x_misses", "numeric", "interaction", +1),
     ]
     return out
 
@@ -89,12 +96,22 @@ FEATURES: tuple[Feature, ...] = (
     Feature("gender", "categorical", "intake"),
     Feature("primary_concern", "categorical", "intake"),
     Feature("referral_source", "categorical", "intake"),
+    # a therapist's and a site's past dropout rate, shrunk toward the overall rate:
+    # a real share of dropout variance lies between therapists (EVIDENCE.md)
+    Feature("therapist_dropout_rate", "numeric", "history", +1),
+    Feature("site_dropout_rate", "numeric", "history", +1),
 )
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 NUMERIC_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "numeric")
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "categorical")
 INTAKE_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.family == "intake")
+FEATURE_FAMILIES: dict[str, str] = {f.name: f.family for f in FEATURES}
+HISTORY_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.family == "history")
+# the columns a model is given: every feature built from the client's own rows, plus the
+# therapist id its history features are looked up by (history comes from the model)
+ROW_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.family != "history")
+MODEL_INPUTS: tuple[str, ...] = (*ROW_FEATURES, "therapist_id")
 
 
 MONOTONE_DIRECTIONS: dict[str, int] = {f.name: f.direction for f in FEATURES if f.direction}

@@ -1,4 +1,4 @@
-"""Candidate estimators: a regularised logistic regression and gradient-boosted trees.
+"""Candidate estimators: a regularised logistic regression and two gradient-boosted trees.
 
 Both are scikit-learn Pipelines whose preprocessing has one transformer per original
 feature, named after it, so every encoded column can be traced back to the feature it
@@ -18,12 +18,13 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import validate_data
 
 from features.schema import CATEGORICAL_FEATURES, MONOTONE_DIRECTIONS, NUMERIC_FEATURES
+from models.constrained_lightgbm import MonotoneLightGBM
 from models.constrained_logistic import SignConstrainedLogisticRegression
-from pipeline.config import HGBParams, LogisticParams
 
 MISSING_CATEGORY = "not recorded"
-# simplest first: selection ties go to the earlier candidate
-SIMPLICITY_ORDER = ("logistic", "hist_gradient_boosting")
+# simplest first: selection ties go to the earlier candidate (LightGBM before sklearn's
+# boosting at equal fit: its exact explanations are the cheaper of the two)
+SIMPLICITY_ORDER = ("logistic", "lightgbm", "hist_gradient_boosting")
 
 
 def _categorical_imputer() -> SimpleImputer:
@@ -131,38 +132,40 @@ def tree_preprocessor(
     return ColumnTransformer(steps, verbose_feature_names_out=True).set_output(transform="pandas")
 
 
-def make_logistic(params: LogisticParams, seed: int) -> Pipeline:
+def make_logistic(params: dict, seed: int) -> Pipeline:
     """L2-regularised logistic regression on scaled, imputed, one-hot inputs.
 
     Coefficients of features with a certain clinical direction keep that sign.
+    ``params``: ``C``.
     """
     return Pipeline(
         [
             ("preprocess", linear_preprocessor()),
             (
                 "classifier",
-                SignConstrainedLogisticRegression(C=params.C, directions=dict(MONOTONE_DIRECTIONS)),
+                SignConstrainedLogisticRegression(
+                    C=params["C"], directions=dict(MONOTONE_DIRECTIONS)
+                ),
             ),
         ]
     )
 
 
-def make_hist_gradient_boosting(params: HGBParams, seed: int) -> Pipeline:
-    """Histogram gradient boosting with native missing values and monotone constraints."""
+def make_hist_gradient_boosting(params: dict, seed: int) -> Pipeline:
+    """Histogram gradient boosting with native missing values and monotone constraints.
+
+    ``params``: ``max_iter``, ``learning_rate``, ``max_leaf_nodes``, ``min_samples_leaf``,
+    ``l2_regularization``. No early stopping: its validation rows would be landmarks of
+    the same episodes the trees are fitted on; the search picks the number of trees.
+    """
     return Pipeline(
         [
             ("preprocess", tree_preprocessor()),
             (
                 "classifier",
                 HistGradientBoostingClassifier(
-                    max_iter=params.max_iter,
-                    learning_rate=params.learning_rate,
-                    max_leaf_nodes=params.max_leaf_nodes,
-                    min_samples_leaf=params.min_samples_leaf,
-                    l2_regularization=params.l2_regularization,
-                    early_stopping=params.early_stopping,
-                    validation_fraction=0.15,
-                    n_iter_no_change=20,
+                    **params,
+                    early_stopping=False,
                     categorical_features=None,
                     # names as the tree preprocessor writes them: `<feature>__<feature>`
                     monotonic_cst={
@@ -175,12 +178,34 @@ def make_hist_gradient_boosting(params: HGBParams, seed: int) -> Pipeline:
     )
 
 
-def make_intake_baseline(seed: int) -> Pipeline:
-    """Logistic regression on intake attributes alone: the baseline process data must beat."""
-    from features.schema import INTAKE_FEATURES
+def make_lightgbm(params: dict, seed: int) -> Pipeline:
+    """LightGBM with the same inputs and monotone constraints as the sklearn boosting.
 
-    numeric = tuple(f for f in INTAKE_FEATURES if f in NUMERIC_FEATURES)
-    categorical = tuple(f for f in INTAKE_FEATURES if f in CATEGORICAL_FEATURES)
+    ``params``: ``n_estimators``, ``learning_rate``, ``num_leaves``, ``min_child_samples``,
+    ``reg_lambda``, ``colsample_bytree``.
+    """
+    return Pipeline(
+        [
+            ("preprocess", tree_preprocessor()),
+            (
+                "classifier",
+                MonotoneLightGBM(**params, directions=dict(MONOTONE_DIRECTIONS), seed=seed),
+            ),
+        ]
+    )
+
+
+MAKERS = {
+    "logistic": make_logistic,
+    "lightgbm": make_lightgbm,
+    "hist_gradient_boosting": make_hist_gradient_boosting,
+}
+
+
+def make_family_logistic(features: tuple[str, ...], seed: int) -> Pipeline:
+    """Plain logistic regression on a subset of features: a single-family baseline."""
+    numeric = tuple(f for f in features if f in NUMERIC_FEATURES)
+    categorical = tuple(f for f in features if f in CATEGORICAL_FEATURES)
     return Pipeline(
         [
             ("preprocess", linear_preprocessor(numeric, categorical)),
@@ -189,22 +214,35 @@ def make_intake_baseline(seed: int) -> Pipeline:
     )
 
 
-def build_candidates(candidates, seed: int) -> dict[str, Pipeline]:
-    """The configured candidates, in order of simplicity.
+def make_intake_baseline(seed: int) -> Pipeline:
+    """Logistic regression on intake attributes alone: the baseline process data must beat."""
+    from features.schema import INTAKE_FEATURES
+
+    return make_family_logistic(INTAKE_FEATURES, seed)
+
+
+def search_space(candidates, n_per_candidate: int, seed: int) -> list[tuple[str, dict]]:
+    """The (candidate, settings) pairs to cross-validate, simplest candidate first.
+
+    Each candidate's grid is searched whole when it has at most ``n_per_candidate``
+    settings, otherwise that many are drawn from it with ``seed`` (reproducible).
 
     Parameters
     ----------
     candidates
         ``pipeline.config.CandidatesConfig``; a candidate set to null is skipped.
-    seed
-        Random state for every estimator.
     """
-    makers = {"logistic": make_logistic, "hist_gradient_boosting": make_hist_gradient_boosting}
-    out = {}
+    rng = np.random.default_rng(seed)
+    out: list[tuple[str, dict]] = []
     for name in SIMPLICITY_ORDER:
-        params = getattr(candidates, name)
-        if params is not None:
-            out[name] = makers[name](params, seed)
+        space = getattr(candidates, name)
+        if space is None:
+            continue
+        grid = space.grid()
+        if len(grid) > n_per_candidate:
+            picks = np.sort(rng.choice(len(grid), size=n_per_candidate, replace=False))
+            grid = [grid[i] for i in picks]
+        out += [(name, params) for params in grid]
     if not out:
         raise ValueError("training.candidates: at least one candidate must be configured")
     return out

@@ -10,6 +10,7 @@ intervals come from a bootstrap over clients (examples of one client move togeth
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 _EPS = 1e-6
@@ -27,7 +28,7 @@ def _weighted_logistic(
     beta = np.zeros(design.shape[1])
     for _ in range(50):
         eta = design @ beta + offset
-        mu = 1 / (1 + np.exp(-eta))
+        mu = expit(eta)
         grad = design.T @ (w * (y - mu))
         hess = (design * (w * mu * (1 - mu))[:, None]).T @ design
         step = np.linalg.solve(hess + 1e-9 * np.eye(len(beta)), grad)

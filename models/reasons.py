@@ -14,7 +14,13 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from features.schema import ALLIANCE_SCALES, FEATURE_NAMES, MONOTONE_DIRECTIONS, SCALE_LABELS
+from features.schema import (
+    ALLIANCE_SCALES,
+    FEATURE_FAMILIES,
+    FEATURE_NAMES,
+    MONOTONE_DIRECTIONS,
+    SCALE_LABELS,
+)
 
 Template = Callable[[dict], str]
 
@@ -214,7 +220,41 @@ def reason_templates(settings: dict) -> dict[str, Template]:
     def category(col: str, title: str) -> Template:
         return lambda r: f"{title}: {r[col]}" if not _missing(r[col]) else f"{title} not recorded"
 
+    def level(r: dict) -> str:
+        v = r["alliance_level"]
+        if _missing(v):
+            return "No alliance rating recorded yet"
+        return f"Latest alliance ratings at {100 * v:.0f}% of the scale (100% = highest possible)"
+
+    def low_with_misses(r: dict) -> str:
+        v = r["alliance_level"]
+        missed = _int(r["no_shows"]) + _int(r["late_cancels"])
+        if _missing(v):
+            return f"{_plural(missed, 'missed appointment')} and no alliance rating yet"
+        return (
+            f"{_plural(missed, 'missed appointment')} while alliance ratings are at "
+            f"{100 * v:.0f}% of the scale"
+        )
+
+    def history(who: str, everyone: str) -> Template:
+        def words(r: dict) -> str:
+            v, prior = r.get(f"{who}_dropout_rate"), r.get("ctx_history_prior")
+            if _missing(v) or _missing(prior):
+                return f"Past dropout rate of this {who} not known"
+            if abs(v - prior) < 1e-9:
+                return f"Too few closed episodes with this {who} to know its dropout rate"
+            return (
+                f"Past dropout rate with this {who}: {100 * v:.0f}% "
+                f"({everyone}: {100 * prior:.0f}%)"
+            )
+
+        return words
+
     templates: dict[str, Template] = {
+        "alliance_level": level,
+        "low_alliance_x_misses": low_with_misses,
+        "therapist_dropout_rate": history("therapist", "all therapists"),
+        "site_dropout_rate": history("site", "all sites"),
         "appointments": lambda r: f"{_plural(_int(r['appointments']), 'appointment')} so far",
         "attendance_rate": attended,
         "no_shows": count("no_shows", "no-show"),
@@ -269,11 +309,18 @@ def something_happened(examples: pd.DataFrame, names) -> np.ndarray:
     """
     eligible = np.ones((len(examples), len(names)), dtype=bool)
     for j, name in enumerate(names):
+        if name not in examples:  # e.g. history features when the model's were not joined
+            eligible[:, j] = False
+            continue
         direction = MONOTONE_DIRECTIONS.get(name, 0)
         if direction == 0:
             continue
         value = examples[name].to_numpy(dtype=float)
-        if name.endswith(("_change", "_slope")):
+        if FEATURE_FAMILIES.get(name) == "history":
+            # a reason only when this therapist's (site's) rate is above everyone's
+            prior = examples.get("ctx_history_prior")
+            eligible[:, j] = value > (prior.to_numpy(dtype=float) if prior is not None else 1.0)
+        elif name.endswith(("_change", "_slope")):
             eligible[:, j] = value < 0
         elif name.endswith("_repairs"):
             # fewer repairs than ruptures: a drop still open

@@ -1,29 +1,42 @@
-"""Fit, select, calibrate and evaluate: pure functions, frames in, fitted model out.
+"""Search, select, calibrate and evaluate: pure functions, frames in, fitted model out.
 
-Honest evaluation (brief, "Standards"): clients are split once into a held-out test set,
-a calibration set and a fitting set; examples of one client never cross sets. Candidates
-are compared by cross-validation grouped by client on the fitting set only; the chosen
-one is refitted there, calibrated on the calibration set and measured on the test set.
+Honest evaluation (brief, "Standards"): clients are split once into a development set
+and a held-out test set; examples of one client never cross sets. On the development
+set, every candidate configuration is cross-validated with folds grouped by client;
+the therapist and site history features are encoded out of fold with the same folds.
+The chosen configuration's out-of-fold margins fit the calibration (isotonic or
+sigmoid), then it is refitted on the whole development set and measured once on the
+test set, beside the baselines. A temporal check repeats the fit on the earlier intakes
+and measures it on the later ones.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
+from scipy.special import expit
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from features.history import DropoutHistoryEncoder, out_of_fold_history
 from features.landmarks import model_inputs
-from models.candidates import SIMPLICITY_ORDER, build_candidates, make_intake_baseline
+from features.schema import FEATURE_NAMES
+from models.baselines import build_baselines
+from models.candidates import MAKERS, SIMPLICITY_ORDER, search_space
 from models.evaluation import binary_metrics, bootstrap_intervals
 from models.risk_model import RiskModel, choose_calibration
 from pipeline.config import TrainingConfig
 
 Progress = Callable[[str], None]
+# attributes the subgroup analysis is done by (TRIPOD+AI: key subgroups)
+SUBGROUP_COLUMNS = ("age", "gender", "site", "program")
+# test rows explained for the global explanation (exact, so a sample suffices)
+EXPLANATION_SAMPLE = 3000
 
 
 class InsufficientDataError(ValueError):
@@ -31,17 +44,41 @@ class InsufficientDataError(ValueError):
 
 
 @dataclass
-class TrainingResult:
-    """Everything a training run produces; no rows of input data are kept."""
+class Development:
+    """A configuration chosen, fitted and calibrated on one development set."""
 
     model: RiskModel
     selected: str
+    params: dict
     calibration: str
     cv: pd.DataFrame
+    search: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainingResult:
+    """Everything a training run produces.
+
+    ``test_predictions`` and ``temporal_predictions`` hold one row per test example
+    (for the evaluation report's aggregates); they stay in memory and are never logged.
+    """
+
+    model: RiskModel
+    selected: str
+    selected_params: dict
+    calibration: str
+    cv: pd.DataFrame
+    search: dict[str, float]
     test_metrics: dict[str, float]
     test_intervals: dict[str, tuple[float, float]]
-    baseline_metrics: dict[str, float]
-    by_landmark: pd.DataFrame
+    baseline_metrics: dict[str, dict[str, float]]
+    test_predictions: pd.DataFrame
+    baselines: tuple[str, ...]
+    contributions: pd.DataFrame
+    explained_features: pd.DataFrame
+    temporal_predictions: pd.DataFrame | None = None
+    temporal_note: str = ""
+    history: dict[str, float] = field(default_factory=dict)
     split_summary: dict[str, float] = field(default_factory=dict)
 
 
@@ -54,51 +91,154 @@ def split_clients(labels: pd.Series, fraction: float, seed: int) -> tuple[np.nda
     return np.sort(rest), np.sort(held)
 
 
-def _rows_of(examples: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
-    return examples[examples["client_id"].isin(ids)]
+def split_by_intake(
+    labels: pd.Series, intake_dates: pd.Series, fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split labelled client ids into (earlier, later) intakes, ``fraction`` later."""
+    dates = intake_dates.reindex(labels.index)
+    order = dates.sort_values(kind="stable").index.to_numpy()
+    n_later = int(round(len(order) * fraction))
+    return np.sort(order[: len(order) - n_later]), np.sort(order[len(order) - n_later :])
 
 
-def cross_validate(
-    candidates: dict,
+def _enough(y: np.ndarray | pd.Series, folds: int) -> bool:
+    counts = np.bincount(np.asarray(y, dtype=int), minlength=2)
+    return bool(counts.min() >= folds + 2)
+
+
+def select_candidate(cv: pd.DataFrame) -> int:
+    """The configuration to use: simplest candidate within one SE of the best mean log loss.
+
+    ``cv`` has one row per configuration and fold (``config``, ``candidate``,
+    ``log_loss``). Among configurations whose mean is within one standard error of the
+    best, the simplest candidate (``SIMPLICITY_ORDER``) wins, and within it the lowest mean.
+    """
+    stats = cv.groupby(["config", "candidate"])["log_loss"].agg(["mean", "std", "count"])
+    stats = stats.reset_index()
+    best = stats.loc[stats["mean"].idxmin()]
+    se = best["std"] / np.sqrt(best["count"]) if best["count"] > 1 else 0.0
+    close = stats[stats["mean"] <= best["mean"] + se]
+    rank = {name: i for i, name in enumerate(SIMPLICITY_ORDER)}
+    close = close.assign(simplicity=close["candidate"].map(rank))
+    return int(close.sort_values(["simplicity", "mean", "config"]).iloc[0]["config"])
+
+
+def develop(
     examples: pd.DataFrame,
     y: np.ndarray,
-    folds: int,
-    seed: int,
+    config: TrainingConfig,
+    feature_settings: dict,
     progress: Progress | None = None,
-) -> pd.DataFrame:
-    """Weighted log loss of each candidate in each client-grouped fold."""
+    fixed: tuple[str, dict] | None = None,
+) -> Development:
+    """Cross-validate the configurations, pick one, calibrate it and refit it.
+
+    Parameters
+    ----------
+    examples
+        Development landmark examples (``client_id``, ``weight``, model inputs).
+    y
+        Each example's episode outcome.
+    config
+        Training settings (folds, search, candidates, calibration, history).
+    feature_settings
+        Stored in the model.
+    fixed
+        ``(candidate, params)`` to use instead of searching (the temporal check reuses
+        the chosen configuration); it is still cross-validated for its calibration.
+    """
+    seed = config.seed
     X = model_inputs(examples)
-    w = examples["weight"].to_numpy()
+    w = examples["weight"].to_numpy(dtype=float)
     groups = examples["client_id"].to_numpy()
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    rows = []
-    for fold, (fit_idx, val_idx) in enumerate(splitter.split(X, y, groups)):
-        for name, estimator in candidates.items():
+    splitter = StratifiedGroupKFold(n_splits=config.cv_folds, shuffle=True, random_state=seed)
+    folds = list(splitter.split(X, y, groups))
+    history = config.history
+    # out of fold with the cross-validation's own folds: a validation row's history
+    # comes from the same episodes its candidate is fitted on, never from its own
+    encoded_history = out_of_fold_history(
+        X,
+        y,
+        w,
+        groups,
+        shrinkage=history.shrinkage,
+        min_episodes=history.min_episodes,
+        folds=folds,
+    )
+    Xf = X.drop(columns=["therapist_id"]).join(encoded_history)[list(FEATURE_NAMES)]
+
+    configs = (
+        [fixed]
+        if fixed
+        else search_space(config.candidates, config.search.configs_per_candidate, seed)
+    )
+    started = time.perf_counter()
+    budget = config.search.max_minutes * 60
+    rows, margins, truncated = [], {}, 0
+    seen_candidates: set[str] = set()
+    for i, (name, params) in enumerate(configs):
+        # time box: past the budget only a candidate's first configuration still runs
+        if time.perf_counter() - started > budget and name in seen_candidates:
+            truncated += 1
+            continue
+        seen_candidates.add(name)
+        oof = np.full(len(X), np.nan)
+        for k, (fit_idx, val_idx) in enumerate(folds):
             if progress:
-                progress(f"cross-validating {name}, fold {fold + 1}/{folds}")
-            fitted = clone(estimator).fit(
-                X.iloc[fit_idx], y[fit_idx], classifier__sample_weight=w[fit_idx]
-            )
-            p = fitted.predict_proba(X.iloc[val_idx])[:, 1]
+                progress(f"cross-validating {name} #{i + 1}/{len(configs)}, fold {k + 1}")
+            estimator = MAKERS[name](params, seed)
+            estimator.fit(Xf.iloc[fit_idx], y[fit_idx], classifier__sample_weight=w[fit_idx])
+            oof[val_idx] = estimator.decision_function(Xf.iloc[val_idx])
             rows.append(
                 {
+                    "config": i,
                     "candidate": name,
-                    "fold": fold,
-                    "log_loss": log_loss(y[val_idx], p, sample_weight=w[val_idx], labels=[0, 1]),
+                    "params": json.dumps(params, sort_keys=True),
+                    "fold": k,
+                    "log_loss": log_loss(
+                        y[val_idx], expit(oof[val_idx]), sample_weight=w[val_idx], labels=[0, 1]
+                    ),
                 }
             )
-    return pd.DataFrame(rows)
+        margins[i] = oof
+    cv = pd.DataFrame(rows)
+    chosen = select_candidate(cv)
+    selected, params = configs[chosen]
+
+    method = config.calibration
+    if method == "auto":
+        method = choose_calibration(margins[chosen], y, w, seed)
+    if progress:
+        progress(f"refitting {selected} on {len(np.unique(groups))} development clients")
+    pipeline = MAKERS[selected](params, seed).fit(Xf, y, classifier__sample_weight=w)
+    encoder = DropoutHistoryEncoder(
+        shrinkage=history.shrinkage, min_episodes=history.min_episodes
+    ).fit(X, y, sample_weight=w)
+    model = RiskModel(
+        pipeline=pipeline,
+        history=encoder,
+        calibration=method,
+        candidate=selected,
+        feature_settings=feature_settings,
+    )
+    model.fit(X, y, sample_weight=w, margin=margins[chosen])
+    search = {
+        "search_configs_evaluated": float(cv["config"].nunique()),
+        "search_configs_skipped_by_time_box": float(truncated),
+        "search_seconds": time.perf_counter() - started,
+    }
+    return Development(model, selected, params, method, cv, search)
 
 
-def select_candidate(cv: pd.DataFrame) -> str:
-    """Lowest mean log loss; a simpler candidate within one standard error of it wins."""
-    stats = cv.groupby("candidate")["log_loss"].agg(["mean", "std", "count"])
-    best = stats["mean"].idxmin()
-    se = stats.loc[best, "std"] / np.sqrt(stats.loc[best, "count"])
-    for name in SIMPLICITY_ORDER:
-        if name in stats.index and stats.loc[name, "mean"] <= stats.loc[best, "mean"] + se:
-            return name
-    return best
+def _outcomes(examples: pd.DataFrame, labels: pd.Series) -> np.ndarray:
+    return examples["client_id"].map(labels).to_numpy(dtype=int)
+
+
+def _prediction_frame(examples: pd.DataFrame, y: np.ndarray, risk: np.ndarray) -> pd.DataFrame:
+    frame = examples[["client_id", "weight", "landmark", *SUBGROUP_COLUMNS]].copy()
+    frame.insert(1, "y", y)
+    frame["risk"] = risk
+    return frame.reset_index(drop=True)
 
 
 def train_models(
@@ -107,13 +247,14 @@ def train_models(
     config: TrainingConfig,
     feature_settings: dict,
     progress: Progress | None = None,
+    intake_dates: pd.Series | None = None,
 ) -> TrainingResult:
     """Select, fit, calibrate and evaluate the dropout model.
 
     Parameters
     ----------
     examples
-        Landmark examples (``client_id``, ``landmark``, ``weight`` and the features).
+        Landmark examples (``client_id``, ``landmark``, ``weight`` and the model inputs).
     labels
         Episode outcome per client_id (1 dropout, 0 completed); unlabelled clients absent.
     config
@@ -122,92 +263,118 @@ def train_models(
         Stored in the model so scoring rebuilds the same features.
     progress
         Called with a short description before each long step.
+    intake_dates
+        Intake date per client_id, for the temporal check (skipped when None).
     """
     labels = labels.dropna().astype(int)
     examples = examples[examples["client_id"].isin(labels.index)].reset_index(drop=True)
     labels = labels[labels.index.isin(examples["client_id"].unique())]
-    if labels.nunique() < 2 or labels.value_counts().min() < config.cv_folds + 2:
+    folds = config.cv_folds
+    if not _enough(labels, folds) or labels.nunique() < 2:
         raise InsufficientDataError(
             "training needs both outcomes among closed episodes: found "
             f"{int((labels == 1).sum())} dropout and {int((labels == 0).sum())} completed episodes "
-            f"with at least one appointment (at least {config.cv_folds + 2} of each are needed)"
+            f"with at least one appointment (at least {folds + 2} of each are needed)"
         )
     seed = config.seed
     dev_ids, test_ids = split_clients(labels, config.test_fraction, seed)
-    fit_ids, cal_ids = split_clients(labels.loc[dev_ids], config.calibration_fraction, seed + 1)
-    parts = {
-        name: _rows_of(examples, ids)
-        for name, ids in (("fit", fit_ids), ("cal", cal_ids), ("test", test_ids))
-    }
-    ys = {name: part["client_id"].map(labels).to_numpy() for name, part in parts.items()}
-    ws = {name: part["weight"].to_numpy() for name, part in parts.items()}
-    Xs = {name: model_inputs(part) for name, part in parts.items()}
+    dev = examples[examples["client_id"].isin(dev_ids)].reset_index(drop=True)
+    test = examples[examples["client_id"].isin(test_ids)].reset_index(drop=True)
+    y_dev, y_test = _outcomes(dev, labels), _outcomes(test, labels)
+    w_test = test["weight"].to_numpy(dtype=float)
 
-    candidates = build_candidates(config.candidates, seed)
-    cv = cross_validate(candidates, parts["fit"], ys["fit"], config.cv_folds, seed, progress)
-    selected = select_candidate(cv)
+    developed = develop(dev, y_dev, config, feature_settings, progress)
+    model = developed.model
 
     if progress:
-        progress(f"fitting {selected} on {len(fit_ids)} clients")
-    pipeline = clone(candidates[selected]).fit(
-        Xs["fit"], ys["fit"], classifier__sample_weight=ws["fit"]
-    )
-    method = config.calibration
-    if method == "auto":
-        margin = np.asarray(pipeline.decision_function(Xs["cal"]), dtype=float)
-        method = choose_calibration(margin, ys["cal"], ws["cal"], seed)
-    if progress:
-        progress(f"calibrating ({method}) on {len(cal_ids)} held-out clients")
-    model = RiskModel(
-        pipeline=pipeline, calibration=method, candidate=selected, feature_settings=feature_settings
-    )
-    model.fit(Xs["cal"], ys["cal"], sample_weight=ws["cal"])
-
-    if progress:
-        progress(f"evaluating on {len(test_ids)} test clients")
-    p_test = model.predict_proba(Xs["test"])[:, 1]
-    test_metrics = binary_metrics(ys["test"], p_test, ws["test"])
+        progress(f"evaluating on {len(test_ids)} held-out test clients, with baselines")
+    X_dev, X_test = model_inputs(dev), model_inputs(test)
+    p_test = model.predict_proba(X_test)[:, 1]
+    predictions = _prediction_frame(test, y_test, p_test)
+    baseline_metrics = {}
+    srs_cutoff = feature_settings["instruments"]["srs"]["cutoff"]
+    baselines = build_baselines(seed, srs_cutoff)
+    w_dev = dev["weight"].to_numpy(dtype=float)
+    for name, baseline in baselines.items():
+        baseline.fit(X_dev, y_dev, sample_weight=w_dev)
+        p = baseline.predict_proba(X_test)[:, 1]
+        predictions[f"risk_{name}"] = p
+        baseline_metrics[name] = binary_metrics(y_test, p, w_test)
+    test_metrics = binary_metrics(y_test, p_test, w_test)
     intervals = bootstrap_intervals(
-        ys["test"],
-        p_test,
-        ws["test"],
-        parts["test"]["client_id"].to_numpy(),
-        n_boot=config.bootstrap,
-        seed=seed,
-    )
-    baseline = make_intake_baseline(seed).fit(
-        Xs["fit"], ys["fit"], classifier__sample_weight=ws["fit"]
-    )
-    baseline_metrics = binary_metrics(
-        ys["test"], baseline.predict_proba(Xs["test"])[:, 1], ws["test"]
+        y_test, p_test, w_test, test["client_id"].to_numpy(), n_boot=config.bootstrap, seed=seed
     )
 
-    landmark = parts["test"]["landmark"].to_numpy()
-    by_landmark = pd.DataFrame(
-        [
-            {"landmark": int(k)} | binary_metrics(ys["test"][landmark == k], p_test[landmark == k])
-            for k in np.unique(landmark)
-        ]
-    )
+    # global explanation on a sample of test rows (exact contributions; aggregated later)
+    sample = X_test.sample(n=min(EXPLANATION_SAMPLE, len(X_test)), random_state=seed)
+    contributions, _ = model.explain(sample)
+    explained = model.features(sample)
+
+    temporal, note = None, ""
+    if intake_dates is not None and config.temporal_fraction > 0:
+        temporal, note = _temporal_check(
+            examples, labels, intake_dates, config, feature_settings, developed, progress
+        )
+
+    encoder = model.history
+    history = {
+        "history_prior_dropout_rate": encoder.prior_,
+        "history_therapists_stored": float(len(encoder.rates_["therapist_id"])),
+        "history_sites_stored": float(len(encoder.rates_["site"])),
+        "history_therapist_shrinkage_episodes": encoder.shrinkage_["therapist_id"],
+        "history_site_shrinkage_episodes": encoder.shrinkage_["site"],
+    }
     summary = {
         "n_labelled_episodes": float(len(labels)),
         "dropout_rate": float(labels.mean()),
-        "n_fit_clients": float(len(fit_ids)),
-        "n_calibration_clients": float(len(cal_ids)),
+        "n_development_clients": float(len(dev_ids)),
         "n_test_clients": float(len(test_ids)),
         "n_examples": float(len(examples)),
     }
     return TrainingResult(
         model=model,
-        selected=selected,
-        calibration=method,
-        cv=cv,
+        selected=developed.selected,
+        selected_params=developed.params,
+        calibration=developed.calibration,
+        cv=developed.cv,
+        search=developed.search,
         test_metrics=test_metrics,
         test_intervals=intervals,
         baseline_metrics=baseline_metrics,
-        by_landmark=by_landmark,
+        test_predictions=predictions,
+        baselines=tuple(baselines),
+        contributions=contributions,
+        explained_features=explained,
+        temporal_predictions=temporal,
+        temporal_note=note,
+        history=history,
         split_summary=summary,
     )
+
+
+def _temporal_check(
+    examples: pd.DataFrame,
+    labels: pd.Series,
+    intake_dates: pd.Series,
+    config: TrainingConfig,
+    feature_settings: dict,
+    developed: Development,
+    progress: Progress | None,
+) -> tuple[pd.DataFrame | None, str]:
+    """Refit the chosen configuration on earlier intakes; predict the later ones."""
+    earlier, later = split_by_intake(labels, intake_dates, config.temporal_fraction)
+    if not (_enough(labels.loc[earlier], config.cv_folds) and _enough(labels.loc[later], 0)):
+        return None, "too few labelled episodes of each outcome among the earlier or later intakes"
+    if progress:
+        progress(f"temporal check: {len(earlier)} earlier intakes predict {len(later)} later ones")
+    dev = examples[examples["client_id"].isin(earlier)].reset_index(drop=True)
+    test = examples[examples["client_id"].isin(later)].reset_index(drop=True)
+    fixed = (developed.selected, developed.params)
+    model = develop(dev, _outcomes(dev, labels), config, feature_settings, None, fixed).model
+    risk = model.predict_proba(model_inputs(test))[:, 1]
+    cut = intake_dates.reindex(later).min()
+    note = f"trained on intakes before {cut:%Y-%m-%d}, tested on intakes from then on"
+    return _prediction_frame(test, _outcomes(test, labels), risk), note
 
 
 def evaluate_model(
@@ -219,7 +386,7 @@ def evaluate_model(
     """
     labels = labels.dropna().astype(int)
     examples = examples[examples["client_id"].isin(labels.index)]
-    y = examples["client_id"].map(labels).to_numpy()
+    y = _outcomes(examples, labels)
     w = examples["weight"].to_numpy()
     p = model.predict_proba(model_inputs(examples))[:, 1]
     metrics = binary_metrics(y, p, w)

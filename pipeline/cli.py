@@ -7,6 +7,7 @@ Config is read once here and passed down. Exit statuses follow CONTRACT.md: 0 su
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import traceback
 from pathlib import Path
@@ -126,32 +127,47 @@ def validate(clients: ClientsOpt, sessions: SessionsOpt, config: ConfigOpt = Non
 
 
 @app.command()
-def train(clients: ClientsOpt, sessions: SessionsOpt, config: ConfigOpt = None) -> None:
+def train(
+    clients: ClientsOpt,
+    sessions: SessionsOpt,
+    config: ConfigOpt = None,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--report-dir",
+            help="also write the evaluation report (HTML + PNG) here; it is always logged to MLflow",
+        ),
+    ] = None,
+) -> None:
     """Build features, fit and evaluate candidates, log to MLflow, register the champion."""
     with _exit_statuses():
         from pipeline.train import run_training
 
         cfg = load_config(config)
         with _progress("training") as progress:
-            outcome = run_training(clients, sessions, cfg, progress)
+            outcome = run_training(clients, sessions, cfg, progress, report_dir=report_dir)
         _report_extra_columns(outcome.tables.extra_columns)
         _print_training(outcome)
+        if report_dir is not None:
+            console.print(f"evaluation report: {Path(report_dir) / 'report.html'}")
 
 
 def _print_training(outcome) -> None:
     r = outcome.result
-    table = Table("measure (held-out clients)", "model", "95% CI", "intake-only baseline")
+    names = list(r.baseline_metrics)
+    table = Table("measure (held-out clients)", "model", "95% CI", *names)
     for key in ("auroc", "auprc", "brier", "cal_slope", "cal_intercept"):
         lo, hi = r.test_intervals.get(key, (float("nan"), float("nan")))
         table.add_row(
             key,
             f"{r.test_metrics[key]:.3f}",
             f"{lo:.3f}–{hi:.3f}",
-            f"{r.baseline_metrics.get(key, float('nan')):.3f}",
+            *(f"{r.baseline_metrics[n].get(key, float('nan')):.3f}" for n in names),
         )
     stdout.print(table)
     console.print(
-        f"selected {r.selected} (calibration: {r.calibration}); registered {outcome.model_version} as champion\n"
+        f"selected {r.selected} {json.dumps(r.selected_params, sort_keys=True)} "
+        f"(calibration: {r.calibration}); registered {outcome.model_version} as champion\n"
         f"MLflow store: {outcome.tracking_uri}  run: {outcome.run_id}"
     )
 
@@ -235,7 +251,10 @@ def demo(
             result = run_demo(out, cfg, progress)
         _print_training(result.train)
         _print_scoring(result.score, top=10)
-        console.print(f"metrics: {result.metrics_path}\nreport: {result.report_path}")
+        console.print(
+            f"metrics: {result.metrics_path}\nrisk list page: {result.report_path}\n"
+            f"evaluation report: {result.evaluation_path}"
+        )
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -74,8 +74,29 @@ class InstrumentsConfig(_Frozen):
 
 
 class FeaturesConfig(_Frozen):
-    landmarks: int = Field(6, ge=1, le=60)
+    # an integer K means appointments 1..K; a list names the appointments
+    landmarks: int | tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20)
     slope_window: int = Field(3, ge=2, le=20)
+
+    @model_validator(mode="after")
+    def _check_landmarks(self) -> FeaturesConfig:
+        values = self.landmark_list()
+        if not values or min(values) < 1 or max(values) > 200:
+            raise ValueError("features.landmarks must be appointment numbers between 1 and 200")
+        return self
+
+    def landmark_list(self) -> tuple[int, ...]:
+        """The appointment numbers after which a training example is taken."""
+        if isinstance(self.landmarks, int):
+            return tuple(range(1, self.landmarks + 1))
+        return tuple(sorted(set(self.landmarks)))
+
+
+class HistoryConfig(_Frozen):
+    # prior weight (in episodes) of the overall rate, or "auto" (empirical Bayes)
+    shrinkage: Literal["auto"] | float = "auto"
+    # therapists and sites with fewer labelled episodes are not stored and get the prior
+    min_episodes: int = Field(5, ge=1)
 
 
 class LabelConfig(_Frozen):
@@ -83,33 +104,78 @@ class LabelConfig(_Frozen):
     inactive_days: int = Field(90, ge=1)
 
 
-class LogisticParams(_Frozen):
-    C: float = Field(0.5, gt=0)
+def _choices(value) -> tuple:
+    return tuple(value) if isinstance(value, list | tuple) else (value,)
 
 
-class HGBParams(_Frozen):
-    max_iter: int = Field(300, ge=1)
-    learning_rate: float = Field(0.05, gt=0)
-    max_leaf_nodes: int = Field(15, ge=2)
-    min_samples_leaf: int = Field(50, ge=1)
-    l2_regularization: float = Field(1.0, ge=0)
-    early_stopping: bool = True
+class _SearchSpace(_Frozen):
+    """Each setting is one value or a list of values to search over."""
+
+    @model_validator(mode="after")
+    def _positive(self) -> _SearchSpace:
+        for key in type(self).model_fields:
+            values = _choices(getattr(self, key))
+            low = 0 if key in ("l2_regularization", "reg_lambda") else 1e-12
+            if not values or any(v < low for v in values):
+                raise ValueError(f"{key}: every value must be {'>= 0' if low == 0 else '> 0'}")
+            if key == "colsample_bytree" and any(v > 1 for v in values):
+                raise ValueError("colsample_bytree: every value must be at most 1")
+        return self
+
+    def grid(self) -> list[dict]:
+        """Every combination of the listed values, in a stable order."""
+        import itertools
+
+        keys = list(type(self).model_fields)
+        values = [_choices(getattr(self, k)) for k in keys]
+        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+class LogisticSpace(_SearchSpace):
+    C: float | tuple[float, ...] = (0.05, 0.5)
+
+
+class HGBSpace(_SearchSpace):
+    max_iter: int | tuple[int, ...] = 300
+    learning_rate: float | tuple[float, ...] = 0.05
+    max_leaf_nodes: int | tuple[int, ...] = 15
+    min_samples_leaf: int | tuple[int, ...] = 50
+    l2_regularization: float | tuple[float, ...] = 1.0
+
+
+class LightGBMSpace(_SearchSpace):
+    n_estimators: int | tuple[int, ...] = 300
+    learning_rate: float | tuple[float, ...] = 0.05
+    num_leaves: int | tuple[int, ...] = 15
+    min_child_samples: int | tuple[int, ...] = 50
+    reg_lambda: float | tuple[float, ...] = 1.0
+    colsample_bytree: float | tuple[float, ...] = 0.8
 
 
 class CandidatesConfig(_Frozen):
-    logistic: LogisticParams | None = LogisticParams()
-    hist_gradient_boosting: HGBParams | None = HGBParams()
+    logistic: LogisticSpace | None = LogisticSpace()
+    hist_gradient_boosting: HGBSpace | None = HGBSpace()
+    lightgbm: LightGBMSpace | None = LightGBMSpace()
+
+
+class SearchConfig(_Frozen):
+    # configurations drawn (seeded) from each candidate's grid; the whole grid when smaller
+    configs_per_candidate: int = Field(4, ge=1)
+    # time box: no new configuration is started after this many minutes (logged when hit)
+    max_minutes: float = Field(6.0, gt=0)
 
 
 class TrainingConfig(_Frozen):
     seed: int = 42
     test_fraction: float = Field(0.2, gt=0, lt=0.9)
-    calibration_fraction: float = Field(0.2, gt=0, lt=0.9)
-    cv_folds: int = Field(5, ge=2, le=20)
+    temporal_fraction: float = Field(0.2, ge=0, lt=0.9)
+    cv_folds: int = Field(4, ge=2, le=20)
     selection_metric: Literal["log_loss"] = "log_loss"
-    calibration: Literal["sigmoid", "isotonic", "auto"] = "sigmoid"
+    calibration: Literal["sigmoid", "isotonic", "auto"] = "auto"
     bootstrap: int = Field(200, ge=0)
     candidates: CandidatesConfig = CandidatesConfig()
+    search: SearchConfig = SearchConfig()
+    history: HistoryConfig = HistoryConfig()
 
 
 class TiersConfig(_Frozen):

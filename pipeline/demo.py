@@ -21,6 +21,7 @@ class DemoResult:
     score: ScoreOutcome
     metrics_path: Path
     report_path: Path
+    evaluation_path: Path
 
 
 def run_demo(out: Path, config: Config, progress: Progress | None = None) -> DemoResult:
@@ -31,7 +32,7 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
     clients, sessions = write_cohort(
         out, config.synth.n_clients, config.synth.seed, config.instruments
     )
-    trained = run_training(clients, sessions, config, progress)
+    trained = run_training(clients, sessions, config, progress, report_dir=out / "evaluation")
     if progress:
         progress("scoring the active caseload")
     scored = run_scoring(clients, sessions, out / "risk_list.csv", config)
@@ -41,12 +42,21 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
         "calibration": trained.result.calibration,
         "test": trained.result.test_metrics,
         "test_intervals": {k: list(v) for k, v in trained.result.test_intervals.items()},
-        "baseline_intake_only": trained.result.baseline_metrics,
+        "selected_params": trained.result.selected_params,
+        "baselines": trained.result.baseline_metrics,
+        "temporal": None
+        if trained.temporal is None
+        else trained.temporal.overall.to_dict("records"),
+        "fairness_gaps": trained.assessment.gaps,
         "tracking_uri": trained.tracking_uri,
         "run_id": trained.run_id,
     }
     metrics_path = write_text(json.dumps(metrics, indent=2), out / "metrics.json")
     report_path = write_report(scored, out / "risk.html")
     return DemoResult(
-        train=trained, score=scored, metrics_path=metrics_path, report_path=report_path
+        train=trained,
+        score=scored,
+        metrics_path=metrics_path,
+        report_path=report_path,
+        evaluation_path=out / "evaluation" / "report.html",
     )

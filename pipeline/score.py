@@ -85,6 +85,9 @@ def build_risk_list(
     if len(X):
         probability, contributions = model.predict_and_explain(X)
         risk = pd.Series(probability, index=X.index)
+        # the learnt history values and the overall rate, for the reasons' wording
+        examples = examples.join(model.history.transform(X))
+        examples["ctx_history_prior"] = model.history.prior_
         reasons = top_reasons(examples, contributions, settings)
     else:
         risk = pd.Series(dtype=float)

@@ -15,9 +15,15 @@ from pipeline.config import Config
 from pipeline.errors import InputError
 
 # Types inside a RiskModel that skops must be told to trust. Reviewed: our own model
-# class and scikit-learn's internal tree structures; nothing that executes code on load.
+# classes, scikit-learn's internal tree structures and LightGBM's booster (restored from
+# its text model format); nothing that executes code on load.
 SKOPS_TRUSTED_TYPES = [
     "models.risk_model.RiskModel",
+    "features.history.DropoutHistoryEncoder",
+    "models.constrained_lightgbm.MonotoneLightGBM",
+    "lightgbm.sklearn.LGBMClassifier",
+    "lightgbm.basic.Booster",
+    "collections.OrderedDict",
     "models.candidates.FillNeverObserved",
     "models.candidates.ClipToSeenRange",
     "models.constrained_logistic.SignConstrainedLogisticRegression",

@@ -61,16 +61,18 @@ def trained(tmp_path_factory):
     from pipeline.train import run_training
 
     root = tmp_path_factory.mktemp("trained")
-    cfg = load_config()
-    cfg = cfg.model_copy(
-        update={"training": cfg.training.model_copy(update={"bootstrap": 20, "cv_folds": 3})}
+    # a small search keeps the suite quick; every candidate still takes part
+    settings = root / "small-search.yaml"
+    settings.write_text(
+        "training:\n  bootstrap: 20\n  cv_folds: 3\n  search:\n    configs_per_candidate: 1\n"
     )
+    cfg = load_config(settings)
     clients, sessions = write_cohort(root / "data", 1500, 11, cfg.instruments)
     old, cwd = os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd()
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     os.chdir(root)  # MLflow puts artifacts beside the SQLite store's working directory
     try:
-        outcome = run_training(clients, sessions, cfg)
+        outcome = run_training(clients, sessions, cfg, report_dir=root / "evaluation")
         yield {
             "outcome": outcome,
             "clients": clients,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from features.landmarks import asof_examples, landmark_examples, model_inputs
-from features.schema import FEATURE_NAMES
+from features.schema import HISTORY_FEATURES, MODEL_INPUTS, ROW_FEATURES
 from pipeline.synth import generate_cohort
 from pipeline.validation import validate_tables
 from tests.conftest import make_clients, make_sessions
@@ -24,7 +24,7 @@ def cohort(config):
 
 
 def _features(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.set_index(["client_id", "landmark"])[list(FEATURE_NAMES)].sort_index()
+    return frame.set_index(["client_id", "landmark"])[list(ROW_FEATURES)].sort_index()
 
 
 def test_adding_later_sessions_never_changes_an_earlier_landmark(cohort, config):
@@ -65,7 +65,22 @@ def test_landmark_weights_sum_to_one_per_episode(cohort, config):
     examples = landmark_examples(clients, sessions, config.instruments, config.features)
     sums = examples.groupby("client_id")["weight"].sum()
     assert np.allclose(sums, 1.0)
-    assert examples["landmark"].max() == config.features.landmarks
+    assert set(examples["landmark"]) <= set(config.features.landmark_list())
+    # an episode has one example per landmark appointment it reached, no more
+    reached = examples.groupby("client_id")["landmark"].max()
+    per_episode = examples.groupby("client_id").size()
+    expected = reached.map(lambda k: sum(1 for m in config.features.landmark_list() if m <= k))
+    assert (per_episode == expected).all()
+
+
+def test_landmarks_follow_the_configured_appointments(config):
+    clients = make_clients({"client_id": "C1", "intake_date": "2026-01-05"})
+    sessions = make_sessions("C1", "2026-01-12", ["attended"] * 25)
+    features = config.features.model_copy(update={"landmarks": (1, 3, 20)})
+    ex = landmark_examples(clients, sessions, config.instruments, features)
+    assert ex["landmark"].tolist() == [1, 3, 20]
+    assert ex["appointments"].tolist() == [1, 3, 20]
+    assert np.allclose(ex["weight"], 1 / 3)
 
 
 def test_attendance_values_at_each_landmark(config):
@@ -111,5 +126,6 @@ def test_asof_uses_only_appointments_on_or_before_the_date(config):
 def test_model_inputs_have_declared_columns_and_types(cohort, config):
     clients, sessions = cohort
     X = model_inputs(landmark_examples(clients, sessions, config.instruments, config.features))
-    assert list(X.columns) == list(FEATURE_NAMES)
+    assert list(X.columns) == list(MODEL_INPUTS)
+    assert not set(HISTORY_FEATURES) & set(X.columns)  # the model adds those itself
     assert not pd.api.types.is_numeric_dtype(X["site"]) and X["no_shows"].dtype == float

@@ -69,6 +69,30 @@ def test_nothing_that_did_not_happen_is_a_reason(example, config):
     assert reasons["reason_2"] == ""
 
 
+def test_history_is_a_reason_only_above_the_overall_rate(example, config):
+    contributions = _contrib(therapist_dropout_rate=0.6, site_dropout_rate=0.5, no_shows=0.1)
+    settings = feature_settings(config)
+    above = example.assign(
+        therapist_dropout_rate=0.34, site_dropout_rate=0.18, ctx_history_prior=0.21
+    )
+    reasons = top_reasons(above, contributions, settings).iloc[0]
+    assert reasons["reason_1"] == "Past dropout rate with this therapist: 34% (all therapists: 21%)"
+    # the site is below the overall rate: not a reason, whatever its contribution
+    assert reasons["reason_2"] == "2 no-shows in the first 5 appointments"
+    # without the model's history values joined, history is never a reason
+    assert top_reasons(example, contributions, settings).iloc[0]["reason_1"] == (
+        "2 no-shows in the first 5 appointments"
+    )
+
+
+def test_low_alliance_with_misses_is_worded_with_both(example, config):
+    reasons = top_reasons(example, _contrib(low_alliance_x_misses=0.5), feature_settings(config))
+    level = example["alliance_level"].iloc[0]
+    assert reasons.iloc[0]["reason_1"] == (
+        f"2 missed appointments while alliance ratings are at {100 * level:.0f}% of the scale"
+    )
+
+
 def test_every_feature_has_words(config):
     templates = reason_templates(feature_settings(config))
     assert set(FEATURE_NAMES) <= set(templates)

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.history import DropoutHistoryEncoder
 from features.landmarks import model_inputs
 from features.schema import FEATURE_NAMES
-from models.candidates import build_candidates
+from models.candidates import MAKERS
 from models.risk_model import RiskModel, choose_calibration
 from pipeline.synth import generate_cohort
 from pipeline.train import labelled_landmarks
@@ -26,14 +27,21 @@ def data(config):
     return model_inputs(examples), y, examples["weight"].to_numpy()
 
 
-@pytest.fixture(scope="module", params=["logistic", "hist_gradient_boosting"])
+@pytest.fixture(scope="module", params=["logistic", "lightgbm", "hist_gradient_boosting"])
 def model(request, data, config):
     X, y, w = data
     half = len(X) // 2
-    pipe = build_candidates(config.training.candidates, 0)[request.param]
-    pipe.fit(X.iloc[:half], y[:half], classifier__sample_weight=w[:half])
+    space = getattr(config.training.candidates, request.param)
+    pipe = MAKERS[request.param](space.grid()[0], 0)
+    history = DropoutHistoryEncoder(min_episodes=1).fit(X.iloc[:half], y[:half], w[:half])
+    features = X.iloc[:half].drop(columns="therapist_id").join(history.transform(X.iloc[:half]))
+    pipe.fit(features[list(FEATURE_NAMES)], y[:half], classifier__sample_weight=w[:half])
     return RiskModel(
-        pipeline=pipe, calibration="sigmoid", candidate=request.param, feature_settings={}
+        pipeline=pipe,
+        history=history,
+        calibration="sigmoid",
+        candidate=request.param,
+        feature_settings={},
     ).fit(X.iloc[half:], y[half:], sample_weight=w[half:])
 
 
@@ -72,6 +80,26 @@ def test_choose_calibration_prefers_sigmoid_when_the_margin_is_already_logistic(
     margin = rng.normal(size=4000)
     y = (rng.random(4000) < 1 / (1 + np.exp(-margin))).astype(int)
     assert choose_calibration(margin, y, np.ones(4000), seed=0) == "sigmoid"
+
+
+def test_history_features_come_from_the_model_and_add_up_too(model, data):
+    X = data[0].iloc[:50]
+    features = model.features(X)
+    assert list(features.columns) == list(FEATURE_NAMES)
+    seen = X["therapist_id"].map(model.history.rates_["therapist_id"])
+    known = seen.notna().to_numpy()
+    assert known.any()
+    np.testing.assert_allclose(features["therapist_dropout_rate"][known], seen[known])
+    contributions, _ = model.explain(X)
+    assert contributions["therapist_dropout_rate"].abs().sum() > 0
+
+
+def test_calibrating_on_given_out_of_fold_margins(model, data):
+    X, y, w = data
+    again = RiskModel(
+        pipeline=model.pipeline, history=model.history, calibration="isotonic", feature_settings={}
+    ).fit(X.iloc[:200], y[:200], sample_weight=w[:200], margin=np.linspace(-2, 2, 200))
+    assert again.calibration == "isotonic" and np.isfinite(again.predict_proba(X[:5])).all()
 
 
 def test_explain_needs_the_declared_columns(model, data):

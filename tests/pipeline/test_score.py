@@ -501,3 +501,30 @@ def test_tier_agrees_with_the_risk_as_written(trained):
     assert rl["risk"].to_dict() == {"H": 0.4, "M": 0.2, "L": 0.05}
     assert rl["risk_tier"].to_dict() == {"H": "high", "M": "medium", "L": "low"}
     assert rl["rank"].to_dict() == {"H": 1, "M": 2, "L": 3}
+
+
+def test_clients_far_into_an_episode_are_scored_like_early_ones(trained, tmp_path):
+    """Session 1 or session 30: every active client with an appointment gets a risk.
+
+    Thirty appointments with three no-shows is steadier than three no-shows in four: the
+    later landmarks let the model tell them apart instead of extrapolating the counts.
+    """
+    steady = ["attended"] * 9 + ["no_show"]
+    clients = [
+        _client("EARLY", intake_date="2025-11-03"),
+        _client("LONG", intake_date="2025-06-02"),
+        _client("SHAKY", intake_date="2025-11-03"),
+    ]
+    sessions = (
+        _weekly("EARLY", "2025-11-10", ["attended"])
+        + _weekly("LONG", "2025-06-09", steady * 3)
+        + _weekly("SHAKY", "2025-11-10", ["no_show", "attended", "no_show", "no_show"])
+    )
+    out = tmp_path / "risk.csv"
+    _score(trained, *_inputs(tmp_path, clients, sessions), out, as_of="2026-01-05")
+    written = _read_csv(out).set_index("client_id")
+    assert (written["scored"] == "true").all()
+    assert written.loc["LONG", "sessions_attended"] == "27"
+    risk = written["risk"].astype(float)
+    assert risk.between(0, 1).all()
+    assert risk["LONG"] < risk["SHAKY"]

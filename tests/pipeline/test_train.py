@@ -8,6 +8,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipeline.score import RISK_LIST_COLUMNS, run_scoring
 
@@ -24,12 +25,24 @@ def test_training_registers_a_champion_with_metrics(trained):
         "test_brier",
         "test_cal_slope",
         "test_cal_intercept",
-        "baseline_intake_auroc",
+        "baseline_intake_only_auroc",
+        "baseline_attendance_only_auroc",
+        "baseline_alliance_only_auroc",
+        "baseline_srs_rule_auroc",
+        "test_auroc_gain_over_best_baseline",
+        "eval_fairness_auroc_gap",
+        "search_configs_evaluated",
+        "history_prior_dropout_rate",
     ):
         assert key in run.data.metrics
-    assert run.data.params["selected_candidate"] in ("logistic", "hist_gradient_boosting")
+    assert any(k.startswith("temporal_") for k in run.data.metrics)
+    assert run.data.params["selected_candidate"] in (
+        "logistic",
+        "lightgbm",
+        "hist_gradient_boosting",
+    )
     # the model learnt something real from process data, beyond intake attributes
-    assert run.data.metrics["test_auroc"] > run.data.metrics["baseline_intake_auroc"]
+    assert run.data.metrics["test_auroc"] > run.data.metrics["baseline_intake_only_auroc"]
 
 
 def test_model_has_a_signature_and_a_synthetic_input_example(trained):
@@ -55,7 +68,7 @@ def test_no_client_id_reaches_params_metrics_tags_or_artifacts(trained):
         )
     )
     for path in [*local.rglob("*"), *model_dir.rglob("*")]:
-        if path.is_file() and path.suffix in (".json", ".yaml", ".txt", ".csv", ""):
+        if path.is_file() and path.suffix in (".json", ".yaml", ".txt", ".csv", ".html", ""):
             text += path.read_text(errors="ignore")
     sample = ids.sample(200, random_state=0)
     leaked = [cid for cid in sample if cid in text]
@@ -131,23 +144,33 @@ def test_a_minimal_contract_cohort_on_another_instrument_trains_and_scores(
     assert scored.model_version.startswith("clinic-model v")
 
 
-def test_a_gradient_boosting_champion_is_saved_loaded_and_explained(tmp_path, monkeypatch):
-    """The tree model goes through skops and the registry too, with tree SHAP reasons."""
+TREE_ONLY = {
+    "hist_gradient_boosting": "    lightgbm: null\n    hist_gradient_boosting:\n      max_iter: 40\n",
+    "lightgbm": "    hist_gradient_boosting: null\n    lightgbm:\n      n_estimators: 40\n",
+}
+
+
+@pytest.mark.parametrize("candidate", sorted(TREE_ONLY))
+def test_a_gradient_boosting_champion_is_saved_loaded_and_explained(
+    candidate, tmp_path, monkeypatch
+):
+    """Tree models go through skops and the registry too, with exact tree SHAP reasons."""
     from pipeline.config import load_config
     from pipeline.synth import write_cohort
     from pipeline.train import run_training
 
     yaml = tmp_path / "trees.yaml"
     yaml.write_text(
-        "training:\n  cv_folds: 2\n  bootstrap: 0\n  candidates:\n    logistic: null\n"
-        "    hist_gradient_boosting:\n      max_iter: 40\n"
+        "training:\n  cv_folds: 2\n  bootstrap: 0\n  temporal_fraction: 0\n"
+        "  candidates:\n    logistic: null\n" + TREE_ONLY[candidate]
     )
     cfg = load_config(yaml)
     clients, sessions = write_cohort(tmp_path / "data", 700, 31, cfg.instruments)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'm.db'}")
     monkeypatch.chdir(tmp_path)
     outcome = run_training(clients, sessions, cfg)
-    assert outcome.result.selected == "hist_gradient_boosting"
+    assert outcome.result.selected == candidate
+    assert outcome.temporal is None
     scored = run_scoring(clients, sessions, tmp_path / "risk.csv", cfg)
     listed = scored.risk_list[scored.risk_list["scored"]]
     assert len(listed) > 0 and (listed["reason_1"] != "").mean() > 0.8

@@ -1,0 +1,92 @@
+"""Selection rule, splits and the search space of the training path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.candidates import search_space
+from models.training import select_candidate, split_by_intake, split_clients
+from pipeline.config import load_config
+
+
+def _cv(means: dict[tuple[int, str], list[float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"config": config, "candidate": name, "fold": k, "log_loss": v}
+            for (config, name), values in means.items()
+            for k, v in enumerate(values)
+        ]
+    )
+
+
+def test_the_simpler_candidate_wins_within_one_standard_error():
+    cv = _cv(
+        {
+            (0, "logistic"): [0.450, 0.446, 0.448, 0.452],
+            (1, "lightgbm"): [0.446, 0.452, 0.444, 0.450],
+        }
+    )
+    assert select_candidate(cv) == 0
+
+
+def test_a_clearly_better_candidate_wins():
+    cv = _cv(
+        {
+            (0, "logistic"): [0.470, 0.471, 0.469, 0.470],
+            (1, "lightgbm"): [0.440, 0.441, 0.439, 0.440],
+            (2, "lightgbm"): [0.445, 0.446, 0.444, 0.445],
+        }
+    )
+    assert select_candidate(cv) == 1
+
+
+def test_split_by_intake_puts_the_latest_intakes_last():
+    labels = pd.Series([0, 1, 0, 1, 0], index=["a", "b", "c", "d", "e"])
+    dates = pd.to_datetime(
+        pd.Series(["2025-05-01", "2025-01-01", "2025-03-01", "2025-02-01", "2025-04-01"])
+    )
+    dates.index = labels.index
+    earlier, later = split_by_intake(labels, dates, 0.4)
+    assert list(earlier) == ["b", "c", "d"] and list(later) == ["a", "e"]
+
+
+def test_split_clients_keeps_each_client_on_one_side():
+    labels = pd.Series(np.tile([0, 1], 50), index=[f"c{i}" for i in range(100)])
+    rest, held = split_clients(labels, 0.2, seed=0)
+    assert len(held) == 20 and not set(rest) & set(held)
+    assert labels[held].mean() == pytest.approx(0.5)
+
+
+def test_search_space_is_seeded_capped_and_simplest_first(tmp_path):
+    cfg = load_config()
+    space = search_space(cfg.training.candidates, 2, seed=3)
+    names = [name for name, _ in space]
+    assert names == [
+        "logistic",
+        "logistic",
+        "lightgbm",
+        "lightgbm",
+        "hist_gradient_boosting",
+        "hist_gradient_boosting",
+    ]
+    assert space == search_space(cfg.training.candidates, 2, seed=3)
+    assert space != search_space(cfg.training.candidates, 2, seed=4)
+
+
+def test_a_candidate_set_to_null_is_skipped(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("training:\n  candidates:\n    lightgbm: null\n    logistic:\n      C: 1.0\n")
+    space = search_space(load_config(path).training.candidates, 4, seed=0)
+    assert {name for name, _ in space} == {"logistic", "hist_gradient_boosting"}
+    assert space[0] == ("logistic", {"C": 1.0})
+
+
+def test_search_values_are_checked(tmp_path):
+    from pipeline.errors import InputError
+
+    path = tmp_path / "c.yaml"
+    path.write_text("training:\n  candidates:\n    lightgbm:\n      num_leaves: [15, -3]\n")
+    with pytest.raises(InputError, match="training.candidates.lightgbm.*num_leaves.*> 0"):
+        load_config(path)

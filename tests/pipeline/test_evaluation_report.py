@@ -1,0 +1,197 @@
+"""The evaluation report: files, sections in order, self-contained, escaped, no client ids."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.assessment import assess
+from pipeline.evaluation_report import FIGURES, REPORT_SECTIONS, write_evaluation_report
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+NASTY_SITE = "<b>North & South</b>"
+
+
+def _predictions(n_clients: int = 200, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    k = rng.integers(1, 4, n_clients)
+    signal = rng.normal(size=n_clients)
+    y = (rng.random(n_clients) < 1 / (1 + np.exp(-(1.5 * signal - 0.8)))).astype(int)
+    rows = pd.DataFrame(
+        {
+            # '-' is not in the base64 alphabet, so an id cannot appear inside an image by chance
+            "client_id": np.repeat([f"client-{i:04d}" for i in range(n_clients)], k),
+            "y": np.repeat(y, k),
+            "weight": np.repeat(1 / k, k),
+            "landmark": np.concatenate([np.arange(1, j + 1) for j in k]),
+        }
+    )
+    lp = np.repeat(1.5 * signal - 0.8, k) + rng.normal(0, 0.7, len(rows))
+    rows["risk"] = 1 / (1 + np.exp(-lp))
+    rows["risk_intake"] = 1 / (1 + np.exp(-(0.4 * lp + rng.normal(0, 1, len(rows)))))
+    rows["age"] = np.repeat(rng.uniform(12, 80, n_clients), k)
+    rows["gender"] = np.repeat(rng.choice(["female", "male"], n_clients), k)
+    rows["site"] = np.repeat(rng.choice([NASTY_SITE, "south"], n_clients), k)
+    rows["program"] = np.repeat(rng.choice(["outpatient", "group"], n_clients), k)
+    return rows
+
+
+def _explained(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(1)
+    index = rows["client_id"].iloc[:150]  # indexed by client id: must not leak
+    values = pd.DataFrame(
+        {
+            "attendance_rate": rng.uniform(0, 1, len(index)),
+            "no_shows": rng.integers(0, 4, len(index)).astype(float),
+            "wai_bond_last": rng.normal(5, 1, len(index)),
+        },
+        index=index,
+    )
+    contributions = pd.DataFrame(
+        {
+            "attendance_rate": -(values["attendance_rate"] - 0.5),
+            "no_shows": 0.4 * (values["no_shows"] - 1),
+            "wai_bond_last": -0.2 * (values["wai_bond_last"] - 5),
+        },
+        index=index,
+    )
+    return contributions, values
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    return _predictions()
+
+
+@pytest.fixture(scope="module")
+def assessment(rows):
+    contributions, values = _explained(rows)
+    return assess(
+        rows,
+        baselines=("intake",),
+        contributions=contributions,
+        feature_values=values,
+        dependence_features=["attendance_rate", "no_shows", "wai_bond_last"],
+        n_boot=5,
+        min_group=20,
+    )
+
+
+@pytest.fixture(scope="module")
+def written(assessment, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "nested" / "evaluation"
+    paths = write_evaluation_report(
+        assessment,
+        out,
+        context={"model version": "v7 <beta>", "dropout rate": 0.31234},
+        methods=["Thresholds were chosen with clinicians <before> seeing test data."],
+    )
+    return out, paths, (out / "report.html").read_text(encoding="utf-8")
+
+
+def _section(page: str, section_id: str) -> str:
+    match = re.search(rf"<section id=['\"]{section_id}['\"].*?</section>", page, flags=re.S)
+    assert match, section_id
+    return match.group(0)
+
+
+def test_every_file_is_written_non_empty_with_the_report_last(written):
+    out, paths, _ = written
+    assert [p.name for p in paths] == [*FIGURES, "report.html"]
+    assert len(FIGURES) == 8
+    for path in paths:
+        assert path.parent == out and path.stat().st_size > 0, path
+    for path in paths[:-1]:
+        assert path.read_bytes().startswith(PNG_SIGNATURE), path
+    assert paths[-1].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_every_section_appears_once_in_order_with_a_heading(written):
+    page = written[2]
+    required = {
+        "summary",
+        "discrimination",
+        "calibration",
+        "decision-curve",
+        "landmarks",
+        "subgroups",
+        "explanation",
+        "baselines",
+        "temporal",
+        "methods",
+    }
+    assert required <= set(REPORT_SECTIONS)
+    positions = []
+    for section_id in REPORT_SECTIONS:
+        found = [m.start() for m in re.finditer(rf"id=['\"]{re.escape(section_id)}['\"]", page)]
+        assert len(found) == 1, section_id
+        positions.append(found[0])
+        assert "<h2" in _section(page, section_id)
+    assert positions == sorted(positions)
+    assert page.count("<section") == len(REPORT_SECTIONS)
+
+
+def test_the_page_is_self_contained(written):
+    page = written[2]
+    assert not re.search(r"(?:src|href)\s*=\s*['\"]?\s*(?:https?:)?//", page, flags=re.I)
+    assert "http://" not in page and "https://" not in page
+    assert "<link" not in page and "<script" not in page
+    assert page.count("src='data:image/png;base64,") == len(FIGURES)
+
+
+def test_without_temporal_validation_the_page_says_so(written):
+    temporal = _section(written[2], "temporal")
+    assert "No temporal validation was run" in temporal
+    assert "too few dated episodes" in temporal
+
+
+def test_a_temporal_assessment_is_shown_as_a_table(assessment, tmp_path):
+    later = assess(_predictions(120, seed=5), baselines=("intake",), n_boot=0)
+    paths = write_evaluation_report(assessment, tmp_path, temporal=later)
+    temporal = _section(paths[-1].read_text(encoding="utf-8"), "temporal")
+    assert "No temporal validation was run" not in temporal
+    assert "<table" in temporal and "later (temporal) test period" in temporal
+
+
+def test_no_client_id_reaches_the_page(written, rows):
+    page = written[2]
+    ids = rows["client_id"].unique()
+    assert len(ids) == 200
+    assert [i for i in ids if i in page] == []
+    assert "client-" not in page
+
+
+def test_text_from_the_data_and_the_caller_is_escaped(written):
+    page = written[2]
+    assert "&lt;b&gt;North &amp; South&lt;/b&gt;" in _section(page, "subgroups")
+    assert "<b>North" not in page
+    assert "v7 &lt;beta&gt;" in _section(page, "summary")
+    methods = _section(page, "methods")
+    assert "<li>Thresholds were chosen with clinicians &lt;before&gt; seeing test data.</li>" in (
+        methods
+    )
+
+
+def test_tables_come_from_the_assessment(written, assessment):
+    page = written[2]
+    champion = assessment.overall.set_index("model").loc["champion"]
+    assert f"{champion['auroc']:.3f}" in _section(page, "discrimination")
+    decision = _section(page, "decision-curve")
+    assert all(f"<th scope='row'>{t}</th>" in decision for t in ("0.1", "0.3", "0.6"))
+    top = assessment.shap_importance["feature"].iloc[0]
+    assert top in _section(page, "explanation")
+    assert "intake" in _section(page, "baselines")
+
+
+def test_a_run_without_contributions_still_writes_every_figure(tmp_path):
+    plain = assess(_predictions(80, seed=2), n_boot=0, min_group=10)
+    paths = write_evaluation_report(plain, tmp_path)
+    assert [p.name for p in paths] == [*FIGURES, "report.html"]
+    assert all(p.stat().st_size > 0 for p in paths)
+    page = paths[-1].read_text(encoding="utf-8")
+    assert "No feature contributions were supplied" in _section(page, "explanation")
+    assert "No baseline models were evaluated" in _section(page, "baselines")
