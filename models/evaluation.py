@@ -78,6 +78,22 @@ def binary_metrics(y, p, w=None) -> dict[str, float]:
     }
 
 
+def _auroc_presorted(y: np.ndarray, w: np.ndarray, tie_end: np.ndarray) -> float:
+    """Weighted AUROC of rows already sorted by score; ``tie_end`` ends each run of ties.
+
+    The Mann-Whitney form: for each positive, the weight of negatives scored below it
+    plus half the weight of those tied with it.
+    """
+    pos = np.cumsum(w * y)[tie_end]
+    neg = np.cumsum(w * (1 - y))[tie_end]
+    if pos[-1] <= 0 or neg[-1] <= 0:
+        return float("nan")
+    pos_here = np.diff(pos, prepend=0.0)
+    neg_here = np.diff(neg, prepend=0.0)
+    below = np.concatenate([[0.0], neg[:-1]])
+    return float(np.sum(pos_here * (below + 0.5 * neg_here)) / (pos[-1] * neg[-1]))
+
+
 def bootstrap_intervals(
     y,
     p,
@@ -88,7 +104,11 @@ def bootstrap_intervals(
     seed: int,
     metrics=("auroc", "auprc", "brier", "cal_slope", "cal_intercept"),
 ) -> dict[str, tuple[float, float]]:
-    """95% percentile intervals from resampling clients with replacement."""
+    """95% percentile intervals from resampling clients with replacement.
+
+    A client drawn k times contributes its examples with k times the weight. Only the
+    requested metrics are computed; AUROC alone takes one sort for all resamples.
+    """
     if n_boot <= 0:
         return {}
     y = np.asarray(y, dtype=int)
@@ -96,21 +116,23 @@ def bootstrap_intervals(
     w = np.asarray(w, dtype=float)
     codes = np.unique(np.asarray(groups), return_inverse=True)[1]
     n_groups = codes.max() + 1
-    order = np.argsort(codes, kind="stable")
-    starts = np.searchsorted(codes[order], np.arange(n_groups))
-    ends = np.append(starts[1:], len(codes))
+    by_score = np.argsort(p, kind="stable")
+    y_sorted, w_sorted, codes_sorted = y[by_score], w[by_score], codes[by_score]
+    tie_end = np.flatnonzero(np.append(np.diff(p[by_score]) != 0, True))
+    others = [m for m in metrics if m != "auroc"]
     rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {m: [] for m in metrics}
     for _ in range(n_boot):
-        pick = rng.integers(0, n_groups, n_groups)
-        counts = np.bincount(pick, minlength=n_groups)
-        # a client drawn k times contributes its examples with k times the weight
-        mult = np.repeat(counts, ends - starts)
-        idx = order[mult > 0]
-        ww = (w[order] * mult)[mult > 0]
-        values = binary_metrics(y[idx], p[idx], ww)
-        for m in metrics:
-            draws[m].append(values[m])
+        counts = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        if "auroc" in draws:
+            weight = w_sorted * counts[codes_sorted]
+            draws["auroc"].append(_auroc_presorted(y_sorted, weight, tie_end))
+        if others:
+            mult = counts[codes]
+            drawn = mult > 0
+            values = binary_metrics(y[drawn], p[drawn], (w * mult)[drawn])
+            for m in others:
+                draws[m].append(values[m])
     return {
         m: (float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5)))
         for m, v in draws.items()

@@ -154,16 +154,25 @@ def train(
 
 def _print_training(outcome) -> None:
     r = outcome.result
-    names = list(r.baseline_metrics)
-    table = Table("measure (held-out clients)", "model", "95% CI", *names)
-    for key in ("auroc", "auprc", "brier", "cal_slope", "cal_intercept"):
-        lo, hi = r.test_intervals.get(key, (float("nan"), float("nan")))
+    table = Table(
+        "held-out clients", "AUROC (95% CI)", "AUPRC", "Brier", "cal. slope", "cal. intercept"
+    )
+
+    def row(name: str, m: dict, ci: dict) -> None:
+        lo, hi = ci.get("auroc", (float("nan"), float("nan")))
+        interval = f" ({lo:.3f}–{hi:.3f})" if ci else ""
         table.add_row(
-            key,
-            f"{r.test_metrics[key]:.3f}",
-            f"{lo:.3f}–{hi:.3f}",
-            *(f"{r.baseline_metrics[n].get(key, float('nan')):.3f}" for n in names),
+            name,
+            f"{m['auroc']:.3f}{interval}",
+            f"{m['auprc']:.3f}",
+            f"{m['brier']:.3f}",
+            f"{m['cal_slope']:.3f}",
+            f"{m['cal_intercept']:.3f}",
         )
+
+    row(f"champion: {r.selected}", r.test_metrics, r.test_intervals)
+    for name, metrics in r.baseline_metrics.items():
+        row(f"baseline: {name}", metrics, {})
     stdout.print(table)
     console.print(
         f"selected {r.selected} {json.dumps(r.selected_params, sort_keys=True)} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -87,3 +88,45 @@ def trained(tmp_path_factory):
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = old
+
+
+def make_predictions(
+    n_clients: int = 240,
+    seed: int = 0,
+    *,
+    baselines=("intake",),
+    sites=("north", "south"),
+    max_landmarks: int = 4,
+    with_missing: bool = True,
+) -> pd.DataFrame:
+    """Held-out predictions as training hands them to the assessment.
+
+    One to ``max_landmarks`` landmark rows per client whose weights sum to 1; a champion
+    risk that tracks the outcome and weaker baselines. Client ids contain '-', which is
+    not in the base64 alphabet, so an id cannot appear inside an embedded image by chance.
+    """
+    rng = np.random.default_rng(seed)
+    k = rng.integers(1, max_landmarks + 1, n_clients)
+    signal = rng.normal(size=n_clients)
+    y = (rng.random(n_clients) < 1 / (1 + np.exp(-(1.5 * signal - 0.8)))).astype(int)
+    rows = pd.DataFrame(
+        {
+            "client_id": np.repeat([f"client-{i:04d}" for i in range(n_clients)], k),
+            "y": np.repeat(y, k),
+            "weight": np.repeat(1 / k, k),
+            "landmark": np.concatenate([np.arange(1, j + 1) for j in k]),
+        }
+    )
+    lp = np.repeat(1.5 * signal - 0.8, k) + rng.normal(0, 0.7, len(rows))
+    rows["risk"] = 1 / (1 + np.exp(-lp))
+    for b in baselines:
+        rows[f"risk_{b}"] = 1 / (1 + np.exp(-(0.4 * lp + rng.normal(0, 1, len(rows)))))
+    age = rng.uniform(12, 80, n_clients)
+    if with_missing:
+        age[: n_clients // 20] = np.nan
+    programs = ["outpatient", "group", None] if with_missing else ["outpatient", "group"]
+    rows["age"] = np.repeat(age, k)
+    rows["gender"] = np.repeat(rng.choice(["female", "male"], n_clients), k)
+    rows["site"] = np.repeat(rng.choice(list(sites), n_clients), k)
+    rows["program"] = np.repeat(rng.choice(programs, n_clients), k)
+    return rows

@@ -16,33 +16,11 @@ from models.assessment import (
     ROC_GRID,
     assess,
 )
+from tests.conftest import make_predictions
 
 
 def _predictions(n_clients: int = 240, seed: int = 0, baselines=("intake",)) -> pd.DataFrame:
-    """One to four landmark rows per client; a client's weights sum to 1."""
-    rng = np.random.default_rng(seed)
-    k = rng.integers(1, 5, n_clients)
-    signal = rng.normal(size=n_clients)
-    y = (rng.random(n_clients) < 1 / (1 + np.exp(-(1.5 * signal - 0.8)))).astype(int)
-    rows = pd.DataFrame(
-        {
-            "client_id": np.repeat([f"client-{i:04d}" for i in range(n_clients)], k),
-            "y": np.repeat(y, k),
-            "weight": np.repeat(1 / k, k),
-            "landmark": np.concatenate([np.arange(1, j + 1) for j in k]),
-        }
-    )
-    lp = np.repeat(1.5 * signal - 0.8, k) + rng.normal(0, 0.7, len(rows))
-    rows["risk"] = 1 / (1 + np.exp(-lp))
-    for b in baselines:
-        rows[f"risk_{b}"] = 1 / (1 + np.exp(-(0.4 * lp + rng.normal(0, 1, len(rows)))))
-    age = rng.uniform(12, 80, n_clients)
-    age[: n_clients // 20] = np.nan
-    rows["age"] = np.repeat(age, k)
-    rows["gender"] = np.repeat(rng.choice(["female", "male"], n_clients), k)
-    rows["site"] = np.repeat(rng.choice(["north", "south"], n_clients), k)
-    rows["program"] = np.repeat(rng.choice(["outpatient", "group", None], n_clients), k)
-    return rows
+    return make_predictions(n_clients, seed, baselines=baselines)
 
 
 def _frames(a) -> dict[str, pd.DataFrame]:
@@ -247,7 +225,7 @@ def test_gaps_are_the_largest_between_group_difference_ignoring_single_class_gro
 
 def test_subgroup_statistics_are_weighted_and_auroc_has_a_bootstrap_interval():
     rows = _predictions(300)
-    a = assess(rows, n_boot=20, min_group=30, flag_threshold=0.4)
+    a = assess(rows, n_boot=10, min_group=30, flag_threshold=0.4)
     female = a.subgroups.set_index(["attribute", "group"]).loc[("gender", "female")]
     part = rows[rows["gender"] == "female"]
     w = part["weight"]
@@ -385,3 +363,15 @@ def test_metrics_leave_out_nan_values():
     metrics = a.metrics()
     assert "champion_auroc" in metrics
     assert not any(k.endswith("_ci_low") for k in metrics)
+
+
+def test_parallel_bootstrap_gives_the_same_intervals(monkeypatch):
+    import models.assessment as assessment
+
+    rows = _predictions(120)
+    sequential = assess(rows, baselines=("intake",), n_boot=5, min_group=20, n_jobs=1)
+    monkeypatch.setattr(assessment, "_PARALLEL_ABOVE_SECONDS", 0.0)
+    parallel = assess(rows, baselines=("intake",), n_boot=5, min_group=20, n_jobs=2)
+    for name, frame in _frames(sequential).items():
+        pd.testing.assert_frame_equal(frame, _frames(parallel)[name], obj=name)
+    assert sequential.overall["auroc_ci_low"].notna().all()

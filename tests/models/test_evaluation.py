@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from models.evaluation import binary_metrics, bootstrap_intervals, calibration_slope_intercept
 
@@ -58,3 +59,29 @@ def test_bootstrap_interval_contains_the_estimate():
     point = binary_metrics(y, p)
     for name, (lo, hi) in ci.items():
         assert lo <= point[name] <= hi, name
+
+
+def test_bootstrap_auroc_matches_the_full_metric_computation():
+    """The fast AUROC path gives the intervals binary_metrics would (ties included)."""
+    from models.evaluation import bootstrap_intervals
+
+    rng = np.random.default_rng(4)
+    n = 600
+    groups = rng.integers(0, 150, n).astype(str)
+    y = rng.integers(0, 2, n)
+    p = np.round(rng.random(n) * 0.5 + 0.4 * y, 1)  # rounded: many ties
+    w = rng.random(n) + 0.5
+    fast = bootstrap_intervals(y, p, w, groups, n_boot=50, seed=3, metrics=("auroc",))
+    both = bootstrap_intervals(y, p, w, groups, n_boot=50, seed=3, metrics=("auroc", "brier"))
+    assert fast["auroc"] == both["auroc"]
+    # the same resamples through sklearn's weighted roc_auc_score
+    codes = np.unique(groups, return_inverse=True)[1]
+    n_groups = codes.max() + 1
+    draw_rng = np.random.default_rng(3)
+    values = []
+    for _ in range(50):
+        counts = np.bincount(draw_rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        mult = counts[codes]
+        keep = mult > 0
+        values.append(roc_auc_score(y[keep], p[keep], sample_weight=(w * mult)[keep]))
+    assert fast["auroc"] == pytest.approx((np.percentile(values, 2.5), np.percentile(values, 97.5)))
