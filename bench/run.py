@@ -38,9 +38,7 @@ def _split_cohort(src: Path, dst_train: Path, dst_test: Path, n_test: int, seed:
     for dst, keep in ((dst_train, False), (dst_test, True)):
         dst.mkdir(parents=True, exist_ok=True)
         clients[clients["client_id"].isin(held) == keep].to_csv(dst / "clients.csv", index=False)
-        sessions[sessions["client_id"].isin(held) == keep].to_csv(
-            dst / "sessions.csv", index=False
-        )
+        sessions[sessions["client_id"].isin(held) == keep].to_csv(dst / "sessions.csv", index=False)
 
 
 def quality(work: Path, cfg, n_clients: int, n_held_out: int, seed: int) -> dict:
@@ -153,7 +151,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quality-clients", type=int, default=24000)
     parser.add_argument("--held-out", type=int, default=4000)
-    parser.add_argument("--quality-seed", type=int, default=2611)
+    parser.add_argument(
+        "--quality-seeds",
+        type=int,
+        nargs="+",
+        default=[2611, 2612, 2613],
+        help="cohort seeds; the first is the headline, the others show the spread",
+    )
     parser.add_argument("--train-time-clients", type=int, default=50000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -168,14 +172,34 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}",
     }
-    results["quality"] = quality(
-        work, cfg, args.quality_clients, args.held_out, args.quality_seed
-    )
+    runs = []
+    for i, seed in enumerate(args.quality_seeds):
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / f'mlflow-{seed}.db'}"
+        runs.append(quality(work / f"seed-{seed}", cfg, args.quality_clients, args.held_out, seed))
+        if i:
+            runs[-1].pop("_test_dir")
+    results["quality"] = runs[0]
     test_dir = Path(results["quality"].pop("_test_dir"))
+    results["quality_by_seed"] = [
+        {
+            "seed": run["cohort_seed"],
+            "selected_candidate": run["selected_candidate"],
+            **{
+                k: row[k]
+                for row in run["overall"]
+                if row["model"] == "champion"
+                for k in ("auroc", "cal_slope", "cal_intercept")
+            },
+            "auroc_gain_over_best_baseline": run["auroc_gain_over_best_baseline"],
+            "targets_met": run["targets_met"],
+        }
+        for run in runs
+    ]
     results["scoring"] = scoring_time(work, cfg, test_dir, args.repeats)
     if args.train_time_clients:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow-time.db'}"
         results["training_time"] = training_time(
-            work, cfg, args.train_time_clients, args.quality_seed + 1
+            work, cfg, args.train_time_clients, args.quality_seeds[0] + 100
         )
 
     out = ROOT / "bench" / "results.json"
@@ -187,7 +211,9 @@ def main() -> None:
         f"cohort (seed {q['cohort_seed']}); champion {q['selected_candidate']} "
         f"({q['calibration']})"
     )
-    print("| model | AUROC (95% CI) | AUPRC | Brier | cal. slope (95% CI) | cal. intercept (95% CI) |")
+    print(
+        "| model | AUROC (95% CI) | AUPRC | Brier | cal. slope (95% CI) | cal. intercept (95% CI) |"
+    )
     print("|---|---|---|---|---|---|")
     for row in q["overall"]:
         print(
@@ -201,6 +227,17 @@ def main() -> None:
         f"AUROC gain over the best single-family baseline ({q['best_single_family_baseline']}): "
         f"{q['auroc_gain_over_best_baseline']:.3f}; targets met: {q['targets_met']}"
     )
+    if len(runs) > 1:
+        print(
+            "| cohort seed | champion | AUROC | gain over best baseline | cal. slope | cal. intercept |"
+        )
+        print("|---|---|---|---|---|---|")
+        for r in results["quality_by_seed"]:
+            print(
+                f"| {r['seed']} | {r['selected_candidate']} | {r['auroc']:.3f} | "
+                f"{r['auroc_gain_over_best_baseline']:.3f} | {r['cal_slope']:.3f} | "
+                f"{r['cal_intercept']:.3f} |"
+            )
     s = results["scoring"]
     print(
         f"scoring {s['active_clients']} active clients: median {s['median_seconds']:.1f} s "

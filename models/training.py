@@ -70,7 +70,6 @@ class TrainingResult:
     cv: pd.DataFrame
     search: dict[str, float]
     test_metrics: dict[str, float]
-    test_intervals: dict[str, tuple[float, float]]
     baseline_metrics: dict[str, dict[str, float]]
     test_predictions: pd.DataFrame
     baselines: tuple[str, ...]
@@ -78,6 +77,9 @@ class TrainingResult:
     explained_features: pd.DataFrame
     temporal_predictions: pd.DataFrame | None = None
     temporal_note: str = ""
+    # 95% client-bootstrap intervals of the test metrics, filled by the assessment
+    # (models.assessment), which resamples the champion and the baselines together
+    test_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     history: dict[str, float] = field(default_factory=dict)
     split_summary: dict[str, float] = field(default_factory=dict)
 
@@ -301,9 +303,6 @@ def train_models(
         predictions[f"risk_{name}"] = p
         baseline_metrics[name] = binary_metrics(y_test, p, w_test)
     test_metrics = binary_metrics(y_test, p_test, w_test)
-    intervals = bootstrap_intervals(
-        y_test, p_test, w_test, test["client_id"].to_numpy(), n_boot=config.bootstrap, seed=seed
-    )
 
     # global explanation on a sample of test rows (exact contributions; aggregated later)
     sample = X_test.sample(n=min(EXPLANATION_SAMPLE, len(X_test)), random_state=seed)
@@ -339,7 +338,6 @@ def train_models(
         cv=developed.cv,
         search=developed.search,
         test_metrics=test_metrics,
-        test_intervals=intervals,
         baseline_metrics=baseline_metrics,
         test_predictions=predictions,
         baselines=tuple(baselines),

@@ -251,6 +251,12 @@ def run_training(
     if progress:
         progress("assessing the model: curves, subgroups, explanation")
     assessment, temporal = assess_training(result, config)
+    champion = assessment.overall.set_index("model").loc["champion"]
+    result.test_intervals = {
+        metric: (float(champion[f"{metric}_ci_low"]), float(champion[f"{metric}_ci_high"]))
+        for metric in ("auroc", "auprc", "brier", "cal_slope", "cal_intercept")
+        if f"{metric}_ci_low" in champion
+    }
 
     if progress:
         progress("logging to MLflow and registering the model")

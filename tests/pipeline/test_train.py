@@ -175,3 +175,21 @@ def test_a_gradient_boosting_champion_is_saved_loaded_and_explained(
     listed = scored.risk_list[scored.risk_list["scored"]]
     assert len(listed) > 0 and (listed["reason_1"] != "").mean() > 0.8
     assert scored.model_version == outcome.model_version
+
+
+def test_the_evaluation_report_is_written_and_logged_with_every_section(trained):
+    from pipeline.evaluation_report import FIGURES, REPORT_SECTIONS
+
+    folder = trained["root"] / "evaluation"
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    for section in REPORT_SECTIONS:
+        assert page.count(f"<section id='{section}'") == 1, section
+    for figure in FIGURES:
+        assert (folder / figure).stat().st_size > 1000, figure
+    # the baselines and the temporal check made it into the page
+    for name in ("srs_rule", "attendance_only", "alliance_only", "intake_only"):
+        assert name in page
+    assert "no temporal validation was run" not in page.lower()
+    client = mlflow.MlflowClient(tracking_uri=trained["uri"])
+    logged = {a.path for a in client.list_artifacts(trained["outcome"].run_id, "evaluation")}
+    assert {f"evaluation/{name}" for name in (*FIGURES, "report.html")} <= logged
