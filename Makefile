@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format bench clean
+.PHONY: help install browser demo test lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -18,10 +18,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
-demo: install ## Synthesise a cohort, train, score and report (writes demo-output/)
+browser: ## Make sure Debian's chromium is installed (page tests, demo screenshot)
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=; \
+		if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi; \
+		$$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; \
+	}
+
+demo: install browser ## Synthesise a cohort, train, score and report (writes demo-output/)
 	$(BIN)/dropout-risk demo --out demo-output
 
-test: install ## Run the test suite
+test: install browser ## Run the test suite
 	$(BIN)/python -m pytest
 
 lint: install ## Check style with ruff
@@ -32,8 +39,9 @@ format: install ## Format the code with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install ## Run the benchmarks (writes bench/results.json)
+bench: install browser ## Run the benchmarks (writes bench/results.json, bench/page_results.json)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/page.py
 
 clean: ## Remove the venv, the demo output and the local MLflow store
 	rm -rf $(VENV) demo-output mlflow.db mlruns mlartifacts .pytest_cache .ruff_cache

@@ -19,7 +19,13 @@ from features.alliance import alliance_level, alliance_prefix, low_alliance_with
 from features.attendance import attendance_prefix
 from features.instruments import derive_scores
 from features.intake import intake_features
-from features.schema import CATEGORICAL_FEATURES, MODEL_INPUTS, NUMERIC_FEATURES, ROW_FEATURES
+from features.schema import (
+    ALLIANCE_SCALES,
+    CATEGORICAL_FEATURES,
+    MODEL_INPUTS,
+    NUMERIC_FEATURES,
+    ROW_FEATURES,
+)
 from pipeline.config import FeaturesConfig, InstrumentsConfig
 
 KEY_COLUMNS = ("client_id", "landmark", "cutoff_date")
@@ -30,6 +36,8 @@ def appointment_prefix(
     sessions: pd.DataFrame,
     instruments: InstrumentsConfig,
     features: FeaturesConfig,
+    *,
+    keep_ratings: bool = False,
 ) -> pd.DataFrame:
     """One row per appointment describing everything known up to and including it.
 
@@ -39,6 +47,9 @@ def appointment_prefix(
         Validated contract tables; appointments of clients not in ``clients`` are ignored.
     instruments, features
         Instrument definitions and feature settings from config.
+    keep_ratings
+        Also return each appointment's ``status`` and its own ratings (``rated_<scale>``),
+        for showing a client's trajectory.
 
     Returns
     -------
@@ -67,6 +78,10 @@ def appointment_prefix(
     prefix = pd.concat(
         [scored[["client_id", "session_date", "intake_date"]], attendance, alliance], axis=1
     )
+    if keep_ratings:
+        prefix["status"] = scored["status"].to_numpy()
+        for scale in (*ALLIANCE_SCALES, "ors_total"):
+            prefix[f"rated_{scale}"] = scored[scale].to_numpy(dtype=float)
     prefix["alliance_level"] = alliance_level(prefix, instruments)
     prefix["low_alliance_x_misses"] = low_alliance_with_misses(
         prefix["alliance_level"], prefix["no_shows"] + prefix["late_cancels"]

@@ -188,16 +188,34 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         encoded = np.asarray(self.pipeline[:-1].transform(self.features(X)), dtype=float)
         return self._contributions(encoded, X.index)
 
-    def predict_and_explain(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    def predict_and_explain(
+        self, X: pd.DataFrame, *, with_base: bool = False
+    ) -> tuple[np.ndarray, pd.DataFrame] | tuple[np.ndarray, pd.DataFrame, np.ndarray]:
         """Calibrated risk and contributions from one pass of the preprocessing.
 
         The margin is the contributions' sum plus the base value (exact additivity, which
-        the tests check), so scoring a caseload transforms and explains it once.
+        the tests check), so scoring a caseload transforms and explains it once. With
+        ``with_base`` the base values are returned too.
         """
         encoded = np.asarray(self.pipeline[:-1].transform(self.features(X)), dtype=float)
         contributions, base = self._contributions(encoded, X.index)
         margin = contributions.to_numpy().sum(axis=1) + base
-        return _apply_calibrator(self.calibrator_, margin), contributions
+        risk = _apply_calibrator(self.calibrator_, margin)
+        return (risk, contributions, base) if with_base else (risk, contributions)
+
+    def probability_points(self, contributions: pd.DataFrame, base: np.ndarray) -> pd.DataFrame:
+        """Each feature's contribution in percentage points of calibrated risk.
+
+        The points of a feature are the client's risk minus the risk they would have
+        without that feature's contribution (every other contribution kept): a plain
+        "how much this raises or lowers the risk", on the scale a reader sees.
+        """
+        values = contributions.to_numpy()
+        margin = values.sum(axis=1) + np.asarray(base, dtype=float)
+        risk = _apply_calibrator(self.calibrator_, margin)
+        without = _apply_calibrator(self.calibrator_, (margin[:, None] - values).ravel())
+        points = 100 * (risk[:, None] - without.reshape(values.shape))
+        return pd.DataFrame(points, index=contributions.index, columns=contributions.columns)
 
     def _contributions(
         self, encoded: np.ndarray, index: pd.Index

@@ -263,6 +263,7 @@ def demo(
         console.print(
             f"metrics: {result.metrics_path}\nrisk list page: {result.report_path}\n"
             f"evaluation report: {result.evaluation_path}"
+            + (f"\nscreenshot: {result.screenshot_path}" if result.screenshot_path else "")
         )
 
 

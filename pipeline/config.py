@@ -179,14 +179,36 @@ class TrainingConfig(_Frozen):
 
 
 class TiersConfig(_Frozen):
+    # probability: tiers by calibrated risk; capacity: the highest risks at each site, as
+    # many as the team can call (high_per_site, then medium_per_site)
+    rule: Literal["probability", "capacity"] = "probability"
     high: float = Field(0.4, gt=0, lt=1)
     medium: float = Field(0.2, gt=0, lt=1)
+    high_per_site: int | None = Field(None, ge=0)
+    medium_per_site: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> TiersConfig:
         if self.medium >= self.high:
             raise ValueError("scoring.tiers.medium must be below scoring.tiers.high")
+        if self.rule == "capacity" and (self.high_per_site is None or self.medium_per_site is None):
+            raise ValueError(
+                "scoring.tiers.rule capacity needs high_per_site and medium_per_site "
+                "(how many clients per site the team can call)"
+            )
         return self
+
+    def describe(self) -> str:
+        """The rule in a sentence for the people reading the list."""
+        if self.rule == "capacity":
+            return (
+                f"High: the {self.high_per_site} highest risks at each site; medium: the next "
+                f"{self.medium_per_site}; low: the rest (capacity rule from config)."
+            )
+        return (
+            f"High: risk of {self.high:.0%} or more; medium: {self.medium:.0%} or more; "
+            "low: below (probability thresholds from config)."
+        )
 
 
 class ScoringConfig(_Frozen):

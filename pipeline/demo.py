@@ -9,7 +9,7 @@ from pathlib import Path
 from models.training import Progress
 from pipeline.config import Config
 from pipeline.output import write_text
-from pipeline.report import write_report
+from pipeline.report import write_report, write_screenshot
 from pipeline.score import ScoreOutcome, run_scoring
 from pipeline.synth import write_cohort
 from pipeline.train import TrainOutcome, run_training
@@ -22,6 +22,8 @@ class DemoResult:
     metrics_path: Path
     report_path: Path
     evaluation_path: Path
+    # a picture of the page, when Playwright and Chromium are there (`make browser`)
+    screenshot_path: Path | None = None
 
 
 def run_demo(out: Path, config: Config, progress: Progress | None = None) -> DemoResult:
@@ -53,10 +55,20 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
     }
     metrics_path = write_text(json.dumps(metrics, indent=2), out / "metrics.json")
     report_path = write_report(scored, out / "risk.html")
+    screenshot_path = write_screenshot(report_path, out / "risk.png")
+    if screenshot_path is None:
+        note = "note: no screenshot of the risk page (needs Playwright and chromium: make browser)"
+        if progress:
+            progress(note)
+        else:
+            print(note)
+    elif progress:
+        progress(f"screenshot of the risk page: {screenshot_path}")
     return DemoResult(
         train=trained,
         score=scored,
         metrics_path=metrics_path,
         report_path=report_path,
         evaluation_path=out / "evaluation" / "report.html",
+        screenshot_path=screenshot_path,
     )

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from features.labels import active_mask
-from features.landmarks import asof_examples, model_inputs
-from models.reasons import top_reasons
-from pipeline.config import Config, FeaturesConfig, InstrumentsConfig
+from features.landmarks import appointment_prefix, asof_examples, model_inputs
+from features.schema import ALLIANCE_SCALES
+from models.reasons import reason_templates, top_reasons
+from pipeline.config import Config, FeaturesConfig, InstrumentsConfig, TiersConfig
 from pipeline.errors import InputError, RejectedRowsError
 from pipeline.ingest import read_table
 from pipeline.output import write_table
@@ -38,6 +39,10 @@ REJECTED_COLUMNS = ["file", "row", "column", "value", "reason"]
 NO_APPOINTMENTS = "no appointments before the as-of date"
 
 
+# contributions smaller than this (in percentage points) are left out of a client's detail
+MIN_DETAIL_POINTS = 0.1
+
+
 @dataclass(frozen=True)
 class ScoreOutcome:
     risk_list: pd.DataFrame
@@ -47,6 +52,19 @@ class ScoreOutcome:
     as_of: pd.Timestamp
     model_version: str
     extra_columns: dict
+    # for the risk page: each scored client's trajectory and full explanation, the
+    # tier rule in words and the rating scales
+    details: dict = field(default_factory=dict)
+    tier_rule: str = ""
+    scales: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Caseload:
+    """The scored caseload: the risk list and, per scored client, what the page shows."""
+
+    risk_list: pd.DataFrame
+    details: dict
 
 
 def rejected_path_for(out: Path) -> Path:
@@ -56,20 +74,126 @@ def rejected_path_for(out: Path) -> Path:
 
 
 def assign_tiers(risk: pd.Series, high: float, medium: float) -> pd.Series:
-    """``high`` / ``medium`` / ``low`` from probability thresholds; empty when not scored."""
+    """Tiers by probability thresholds; empty where not scored."""
     tier = np.select(
         [risk >= high, risk >= medium, risk.notna()], ["high", "medium", "low"], default=""
     )
     return pd.Series(tier, index=risk.index)
 
 
+def assign_capacity_tiers(
+    risk: pd.Series, site: pd.Series, client_id: pd.Series, high: int, medium: int
+) -> pd.Series:
+    """Tiers by capacity: the ``high`` highest risks at each site, then the next ``medium``.
+
+    Ties are broken by client id so the tiers do not depend on row order; clients with no
+    site form one group; unscored clients get no tier.
+    """
+    frame = pd.DataFrame(
+        {"risk": risk, "site": site.fillna("").astype(str), "client_id": client_id.astype(str)}
+    )
+    scored = frame[frame["risk"].notna()].sort_values(
+        ["site", "risk", "client_id"], ascending=[True, False, True], kind="stable"
+    )
+    place = scored.groupby("site", sort=False).cumcount()
+    tier = pd.Series("", index=frame.index, dtype=object)
+    tier.loc[scored.index] = np.where(
+        place < high, "high", np.where(place < high + medium, "medium", "low")
+    )
+    return tier
+
+
+def _tiers(base: pd.DataFrame, tiers) -> pd.Series:
+    if tiers.rule == "capacity":
+        return assign_capacity_tiers(
+            base["risk"],
+            base["site"],
+            base["client_id"],
+            tiers.high_per_site,
+            tiers.medium_per_site,
+        )
+    return assign_tiers(base["risk"], tiers.high, tiers.medium)
+
+
+def _trajectories(
+    clients: pd.DataFrame, sessions: pd.DataFrame, instruments, features
+) -> dict[str, list[dict]]:
+    """Each client's appointments in date order with their own ratings and ruptures."""
+    if not len(sessions):
+        return {}
+    rows = appointment_prefix(clients, sessions, instruments, features, keep_ratings=True)
+    by = rows["client_id"]
+    frame = pd.DataFrame(
+        {
+            "date": rows["session_date"].dt.strftime("%Y-%m-%d"),
+            "status": rows["status"],
+            "session": rows["session_number"],
+        }
+    )
+    rupture_cols = {}
+    for scale in ALLIANCE_SCALES:
+        frame[scale] = rows[f"rated_{scale}"].round(2)
+        # the cumulative count rises exactly at the session with the rupture
+        count = rows[f"{scale}_ruptures"].fillna(0)
+        rupture_cols[scale] = count.groupby(by, sort=False).diff().fillna(count) > 0
+    ruptures = pd.DataFrame(rupture_cols)
+    out: dict[str, list[dict]] = {}
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    flags = ruptures.to_numpy()
+    for i, (client, record) in enumerate(zip(by.to_numpy(), records, strict=True)):
+        if record["session"] is not None:
+            record["session"] = int(record["session"])
+        record["ruptures"] = [s for s, hit in zip(ALLIANCE_SCALES, flags[i], strict=True) if hit]
+        out.setdefault(client, []).append(record)
+    return out
+
+
+def _explanations(
+    examples: pd.DataFrame, points: pd.DataFrame, settings: dict
+) -> dict[str, list[dict]]:
+    """Every feature's contribution in percentage points, largest first, in words."""
+    templates = reason_templates(settings)
+    names = np.array(points.columns)
+    values = points.to_numpy()
+    order = np.argsort(-np.abs(values), axis=1, kind="stable")
+    records = examples.to_dict("records")
+    out = {}
+    for i, client in enumerate(examples.index):
+        # features that read the same (e.g. three ORS features of a client with no ORS
+        # yet) are one line for the reader, with their points added up
+        merged: dict[str, dict] = {}
+        for j in order[i]:
+            if abs(values[i, j]) < MIN_DETAIL_POINTS:
+                break
+            words = templates[names[j]](records[i])
+            item = merged.setdefault(words, {"feature": names[j], "words": words, "points": 0.0})
+            item["points"] += float(values[i, j])
+        items = [item | {"points": round(item["points"], 1)} for item in merged.values()]
+        items = [item for item in items if abs(item["points"]) >= MIN_DETAIL_POINTS]
+        out[client] = sorted(items, key=lambda item: -abs(item["points"]))
+    return out
+
+
 def build_risk_list(
-    tables: ValidatedTables, loaded: LoadedModel, as_of: pd.Timestamp
+    tables: ValidatedTables, loaded: LoadedModel, as_of: pd.Timestamp, tiers=None
 ) -> pd.DataFrame:
     """Score every active client; list the ones that cannot be scored with the reason.
 
-    Pure apart from the model: tables and model in, risk list out.
+    Pure apart from the model: tables and model in, risk list out. ``tiers`` is the
+    config's ``TiersConfig`` (default: the thresholds the model was trained with).
     """
+    return score_caseload(tables, loaded, as_of, tiers, details=False).risk_list
+
+
+def score_caseload(
+    tables: ValidatedTables,
+    loaded: LoadedModel,
+    as_of: pd.Timestamp,
+    tiers=None,
+    *,
+    details: bool = True,
+) -> Caseload:
+    """The risk list and, with ``details``, each scored client's trajectory and explanation."""
     model = loaded.model
     settings = model.feature_settings
     instruments = InstrumentsConfig.model_validate(settings["instruments"])
@@ -82,13 +206,24 @@ def build_risk_list(
     examples = asof_examples(active_clients, sessions, as_of, instruments, features)
     examples = examples.set_index("client_id", drop=False)
     X = model_inputs(examples)
+    detail: dict[str, dict] = {}
     if len(X):
-        probability, contributions = model.predict_and_explain(X)
+        probability, contributions, base_value = model.predict_and_explain(X, with_base=True)
         risk = pd.Series(probability, index=X.index)
         # the learnt history values and the overall rate, for the reasons' wording
         examples = examples.join(model.history.transform(X))
         examples["ctx_history_prior"] = model.history.prior_
         reasons = top_reasons(examples, contributions, settings)
+        if details:
+            points = model.probability_points(contributions, base_value)
+            explained = _explanations(examples, points, settings)
+            known = sessions[sessions["session_date"] <= as_of]
+            scored_clients = active_clients[active_clients["client_id"].isin(X.index)]
+            paths = _trajectories(scored_clients, known, instruments, features)
+            detail = {
+                client: {"trajectory": paths.get(client, []), "explanation": explained[client]}
+                for client in X.index
+            }
     else:
         risk = pd.Series(dtype=float)
         reasons = pd.DataFrame(columns=["reason_1", "reason_2", "reason_3"])
@@ -129,14 +264,14 @@ def build_risk_list(
     base = base.reset_index(drop=True)
     # round first, so the tier agrees with the risk as written (0.399996 is listed as 0.4: high)
     base["risk"] = base["risk"].astype(float).round(4)
-    tiers = settings["tiers"]
-    base["risk_tier"] = assign_tiers(base["risk"], tiers["high"], tiers["medium"])
+    tiers = tiers if tiers is not None else TiersConfig.model_validate(settings["tiers"])
+    base["risk_tier"] = _tiers(base, tiers)
     base = base.sort_values(
         ["scored", "risk", "client_id"], ascending=[False, False, True], kind="stable"
     )
     base["rank"] = np.arange(1, len(base) + 1)
     base["model_version"] = loaded.version_label
-    return base[RISK_LIST_COLUMNS].reset_index(drop=True)
+    return Caseload(risk_list=base[RISK_LIST_COLUMNS].reset_index(drop=True), details=detail)
 
 
 def rejected_rows(tables: ValidatedTables) -> pd.DataFrame:
@@ -199,7 +334,8 @@ def run_scoring(
         if pd.isna(as_of_ts):
             raise InputError(f"--as-of {as_of!r} is not a date. Fix: use YYYY-MM-DD.")
         as_of_ts = as_of_ts.normalize()
-    risk_list = build_risk_list(tables, loaded, as_of_ts)
+    caseload = score_caseload(tables, loaded, as_of_ts, config.scoring.tiers)
+    risk_list = caseload.risk_list
     write_table(risk_list, out)
     return ScoreOutcome(
         risk_list=risk_list,
@@ -209,4 +345,11 @@ def run_scoring(
         as_of=as_of_ts,
         model_version=loaded.version_label,
         extra_columns=tables.extra_columns,
+        details=caseload.details,
+        tier_rule=config.scoring.tiers.describe(),
+        scales={
+            "wai": [instruments.wai.min, instruments.wai.max],
+            "srs": [instruments.srs.total_min, instruments.srs.total_max],
+            "srs_cutoff": instruments.srs.cutoff,
+        },
     )

@@ -113,3 +113,19 @@ def test_predict_and_explain_agrees_with_the_separate_calls(model, data):
     p, contributions = model.predict_and_explain(X)
     np.testing.assert_allclose(p, model.predict_proba(X)[:, 1], atol=1e-9)
     pd.testing.assert_frame_equal(contributions, model.explain(X)[0])
+
+
+def test_probability_points_say_how_much_each_feature_moves_the_risk(model, data):
+    X = data[0].iloc[:40]
+    risk, contributions, base = model.predict_and_explain(X, with_base=True)
+    points = model.probability_points(contributions, base)
+    assert (np.sign(points.to_numpy().round(9)) == np.sign(contributions.to_numpy().round(9))).all()
+    # one feature: the risk minus the risk without that feature's contribution
+    i, name = 0, contributions.iloc[0].abs().idxmax()
+    margin = contributions.iloc[i].sum() + base[i]
+    without = (
+        model.calibrator_.predict_proba if hasattr(model.calibrator_, "predict_proba") else None
+    )
+    assert without is None or points.iloc[i][name] == pytest.approx(
+        100 * (risk[i] - without(np.array([[margin - contributions.iloc[i][name]]]))[0, 1])
+    )

@@ -286,7 +286,7 @@ def test_unexpected_error_exits_1(trained, tmp_path, clean, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("something broke")
 
-    monkeypatch.setattr("pipeline.score.build_risk_list", boom)
+    monkeypatch.setattr("pipeline.score.score_caseload", boom)
     out = tmp_path / "risk.csv"
     result = _invoke("score", "--clients", clean[0], "--sessions", clean[1], "--out", out)
     assert result.exit_code == 1, result.output

@@ -476,9 +476,10 @@ class _FixedRisk:
     def __getattr__(self, name):
         return getattr(self._model, name)
 
-    def predict_and_explain(self, X):
+    def predict_and_explain(self, X, with_base=False):
         p = np.array([self._risks[cid] for cid in X.index], dtype=float)
-        return p, self._model.explain(X)[0]
+        contributions, base = self._model.explain(X)
+        return (p, contributions, base) if with_base else (p, contributions)
 
 
 def test_tier_agrees_with_the_risk_as_written(trained):
@@ -528,3 +529,70 @@ def test_clients_far_into_an_episode_are_scored_like_early_ones(trained, tmp_pat
     risk = written["risk"].astype(float)
     assert risk.between(0, 1).all()
     assert risk["LONG"] < risk["SHAKY"]
+
+
+def test_capacity_tiers_flag_the_highest_risks_at_each_site():
+    from pipeline.score import assign_capacity_tiers
+
+    risk = pd.Series([0.9, 0.8, 0.7, 0.6, 0.5, np.nan, 0.4])
+    site = pd.Series(["n", "n", "n", "s", "s", "s", None])
+    ids = pd.Series(["a", "b", "c", "d", "e", "f", "g"])
+    tiers = assign_capacity_tiers(risk, site, ids, high=1, medium=1)
+    assert tiers.tolist() == ["high", "medium", "low", "high", "medium", "", "high"]
+
+
+def test_capacity_rule_needs_the_per_site_numbers(tmp_path):
+    from pipeline.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("scoring:\n  tiers:\n    rule: capacity\n    high_per_site: 5\n")
+    with pytest.raises(InputError, match="capacity needs high_per_site and medium_per_site"):
+        load_config(path)
+
+
+def test_scoring_uses_the_tier_rule_of_the_config_it_is_given(trained, small, tmp_path):
+    from pipeline.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "scoring:\n  tiers:\n    rule: capacity\n    high_per_site: 1\n    medium_per_site: 0\n"
+    )
+    cfg = load_config(path)
+    outcome = run_scoring(*small, tmp_path / "risk.csv", cfg)
+    listed = outcome.risk_list.set_index("client_id")
+    # A (north) and B (south) are each the highest risk at their site
+    assert listed.loc[["A", "B"], "risk_tier"].tolist() == ["high", "high"]
+    assert (
+        "2 highest" not in outcome.tier_rule and "1 highest risks at each site" in outcome.tier_rule
+    )
+
+
+def test_details_hold_each_scored_clients_trajectory_and_full_explanation(cohort_scored):
+    outcome, _ = cohort_scored
+    listed = outcome.risk_list
+    scored = listed[listed["scored"]]
+    assert set(outcome.details) == set(scored["client_id"])
+    for _, row in scored.head(30).iterrows():
+        detail = outcome.details[row["client_id"]]
+        path = detail["trajectory"]
+        attended = [p for p in path if p["status"] == "attended"]
+        assert len(attended) == row["sessions_attended"]
+        assert [p["session"] for p in attended] == list(range(1, len(attended) + 1))
+        assert all(p["date"] <= f"{outcome.as_of:%Y-%m-%d}" for p in path)
+        technical = [name for name in FEATURE_NAMES if "_" in name]  # never shown to readers
+        for item in detail["explanation"]:
+            assert item["words"] and not any(name in item["words"] for name in technical)
+        points = [abs(item["points"]) for item in detail["explanation"]]
+        assert points == sorted(points, reverse=True) and min(points, default=1) >= 0.1
+        words = [item["words"] for item in detail["explanation"]]
+        assert len(set(words)) == len(words)  # features that read the same are one line
+    assert outcome.scales["srs_cutoff"] == 36 and outcome.tier_rule.startswith("High:")
+
+
+def test_ruptures_are_marked_at_the_session_of_the_fall(trained, tmp_path):
+    clients = [_client("R")]
+    sessions = _weekly("R", "2026-01-05", ["attended"] * 4, bond=[4.4, 4.2, 3.0, 3.1])
+    outcome = _score(trained, *_inputs(tmp_path, clients, sessions), tmp_path / "risk.csv")
+    path = outcome.details["R"]["trajectory"]
+    assert [p["ruptures"] for p in path] == [[], [], ["wai_bond"], []]
+    assert [p["wai_bond"] for p in path] == [4.4, 4.2, 3.0, 3.1]
