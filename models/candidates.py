@@ -214,13 +214,6 @@ def make_family_logistic(features: tuple[str, ...], seed: int) -> Pipeline:
     )
 
 
-def make_intake_baseline(seed: int) -> Pipeline:
-    """Logistic regression on intake attributes alone: the baseline process data must beat."""
-    from features.schema import INTAKE_FEATURES
-
-    return make_family_logistic(INTAKE_FEATURES, seed)
-
-
 def search_space(candidates, n_per_candidate: int, seed: int) -> list[tuple[str, dict]]:
     """The (candidate, settings) pairs to cross-validate, simplest candidate first.
 

@@ -28,7 +28,7 @@ from features.landmarks import model_inputs
 from features.schema import FEATURE_NAMES
 from models.baselines import build_baselines
 from models.candidates import MAKERS, SIMPLICITY_ORDER, search_space
-from models.evaluation import binary_metrics, bootstrap_intervals
+from models.evaluation import binary_metrics
 from models.risk_model import RiskModel, choose_calibration
 from pipeline.config import TrainingConfig
 
@@ -373,22 +373,3 @@ def _temporal_check(
     cut = intake_dates.reindex(later).min()
     note = f"trained on intakes before {cut:%Y-%m-%d}, tested on intakes from then on"
     return _prediction_frame(test, _outcomes(test, labels), risk), note
-
-
-def evaluate_model(
-    model, examples: pd.DataFrame, labels: pd.Series, *, n_boot: int = 0, seed: int = 0
-) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
-    """Metrics (and bootstrap intervals) of a fitted model on labelled landmark examples.
-
-    For external validation: ``examples`` come from episodes the model never saw.
-    """
-    labels = labels.dropna().astype(int)
-    examples = examples[examples["client_id"].isin(labels.index)]
-    y = _outcomes(examples, labels)
-    w = examples["weight"].to_numpy()
-    p = model.predict_proba(model_inputs(examples))[:, 1]
-    metrics = binary_metrics(y, p, w)
-    intervals = bootstrap_intervals(
-        y, p, w, examples["client_id"].to_numpy(), n_boot=n_boot, seed=seed
-    )
-    return metrics, intervals
