@@ -215,7 +215,7 @@ def reason_templates(settings: dict) -> dict[str, Template]:
     def planned(r: dict) -> str:
         if _missing(r["planned_sessions"]):
             return "Planned course length not recorded"
-        return f"{_plural(_int(r['planned_sessions']), 'planned session')}"
+        return f"Planned course of {_plural(_int(r['planned_sessions']), 'session')}"
 
     def category(col: str, title: str) -> Template:
         return lambda r: f"{title}: {r[col]}" if not _missing(r[col]) else f"{title} not recorded"

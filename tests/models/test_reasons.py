@@ -93,6 +93,13 @@ def test_low_alliance_with_misses_is_worded_with_both(example, config):
     )
 
 
+def test_intake_attributes_read_as_plain_facts(example, config):
+    contributions = _contrib(planned_sessions=0.4, age=0.2)
+    reasons = top_reasons(example, contributions, feature_settings(config)).iloc[0]
+    assert reasons["reason_1"] == "Planned course of 12 sessions"
+    assert reasons["reason_2"] == "Age 30 at intake"
+
+
 def test_every_feature_has_words(config):
     templates = reason_templates(feature_settings(config))
     assert set(FEATURE_NAMES) <= set(templates)
