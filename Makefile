@@ -22,7 +22,8 @@ browser: ## Make sure Debian's chromium is installed (page tests, demo screensho
 	@command -v chromium >/dev/null 2>&1 || { \
 		SUDO=; \
 		if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi; \
-		$$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
 	}
 
 demo: install browser ## Synthesise a cohort, train, score and report (writes demo-output/)
