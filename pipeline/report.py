@@ -818,7 +818,8 @@ function explanation(items) {
   var down = list("down", function (e) { return e[0] < 0; });
   var zero = list("zero", function (e) { return e[0] === 0; });
   return "<p class='help'>Each line is one factor and how many percentage points it moves this " +
-    "client's risk, largest first.</p>" +
+    "client's risk, largest first. Factors that move it by less than 0.1 points are not " +
+    "listed.</p>" +
     (up ? "<h4>Raising the risk</h4>" + up : "") + (down ? "<h4>Lowering the risk</h4>" + down : "") +
     (zero ? "<h4>Little or no effect</h4>" + zero : "");
 }

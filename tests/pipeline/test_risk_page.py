@@ -205,6 +205,12 @@ def test_header_counts_reasons_and_tier_rule():
     assert "High: risk of 40% or more; medium: 20% or more" in text
 
 
+def test_the_page_states_the_smallest_contribution_it_lists():
+    from pipeline.score import MIN_DETAIL_POINTS
+
+    assert f"less than {MIN_DETAIL_POINTS:g} points are not" in render_report(tiny_outcome())
+
+
 def test_an_outcome_without_details_or_scales_still_renders():
     outcome = tiny_outcome()
     bare = SimpleNamespace(

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.landmarks import model_inputs
 from pipeline.score import RISK_LIST_COLUMNS, run_scoring
 
 
@@ -103,6 +104,9 @@ def test_same_data_config_and_seed_give_the_same_model(trained):
     first = trained["outcome"].result
     assert again.selected == first.selected
     assert again.test_metrics == first.test_metrics
+    # and the same scores, row for row
+    X = model_inputs(examples.head(500))
+    np.testing.assert_array_equal(again.model.predict_proba(X), first.model.predict_proba(X))
 
 
 def test_a_minimal_contract_cohort_on_another_instrument_trains_and_scores(
