@@ -19,6 +19,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import GroupKFold
 
+from features.schema import FEATURE_NAMES, HISTORY_FEATURES
+
 # output column for each grouping column
 HISTORY_COLUMNS: dict[str, str] = {
     "therapist_id": "therapist_dropout_rate",
@@ -116,6 +118,16 @@ class DropoutHistoryEncoder(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.array(list(HISTORY_COLUMNS.values()), dtype=object)
+
+
+def with_history(rows: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """Every model feature: the row features of ``rows`` with the ``history`` columns.
+
+    ``rows`` holds the model inputs (``features.schema.MODEL_INPUTS``); the therapist id
+    they carry is only the key the history was looked up by, so it is dropped.
+    """
+    drop = [c for c in ("therapist_id", *HISTORY_FEATURES) if c in rows]
+    return rows.drop(columns=drop).join(history)[list(FEATURE_NAMES)]
 
 
 def out_of_fold_history(

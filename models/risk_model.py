@@ -17,7 +17,8 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from features.schema import FEATURE_NAMES, HISTORY_FEATURES, MODEL_INPUTS
+from features.history import with_history
+from features.schema import FEATURE_NAMES, MODEL_INPUTS
 from models.candidates import encoded_feature_sources
 
 
@@ -151,9 +152,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
 
     def features(self, X: pd.DataFrame) -> pd.DataFrame:
         """Every model feature: the given row features plus the learnt history features."""
-        rows = X.drop(columns=[c for c in HISTORY_FEATURES if c in X])
-        history = self.history.transform(X)
-        return rows.join(history)[list(FEATURE_NAMES)]
+        return with_history(X, self.history.transform(X))
 
     def margin(self, X: pd.DataFrame) -> np.ndarray:
         """The uncalibrated log-odds the explanations add up to."""

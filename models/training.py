@@ -23,9 +23,8 @@ from scipy.special import expit
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from features.history import DropoutHistoryEncoder, out_of_fold_history
+from features.history import DropoutHistoryEncoder, out_of_fold_history, with_history
 from features.landmarks import model_inputs
-from features.schema import FEATURE_NAMES
 from models.baselines import build_baselines
 from models.candidates import MAKERS, SIMPLICITY_ORDER, search_space
 from models.evaluation import binary_metrics
@@ -167,7 +166,7 @@ def develop(
         min_episodes=history.min_episodes,
         folds=folds,
     )
-    Xf = X.drop(columns=["therapist_id"]).join(encoded_history)[list(FEATURE_NAMES)]
+    Xf = with_history(X, encoded_history)
 
     configs = (
         [fixed]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.history import DropoutHistoryEncoder
+from features.history import DropoutHistoryEncoder, with_history
 from features.landmarks import model_inputs
 from features.schema import FEATURE_NAMES
 from models.candidates import MAKERS
@@ -34,8 +34,8 @@ def model(request, data, config):
     space = getattr(config.training.candidates, request.param)
     pipe = MAKERS[request.param](space.grid()[0], 0)
     history = DropoutHistoryEncoder(min_episodes=1).fit(X.iloc[:half], y[:half], w[:half])
-    features = X.iloc[:half].drop(columns="therapist_id").join(history.transform(X.iloc[:half]))
-    pipe.fit(features[list(FEATURE_NAMES)], y[:half], classifier__sample_weight=w[:half])
+    features = with_history(X.iloc[:half], history.transform(X.iloc[:half]))
+    pipe.fit(features, y[:half], classifier__sample_weight=w[:half])
     return RiskModel(
         pipeline=pipe,
         history=history,
