@@ -12,6 +12,7 @@ and measures it on the later ones.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 from sklearn.metrics import log_loss
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+from sklearn.model_selection import StratifiedGroupKFold
 
 from features.history import DropoutHistoryEncoder, out_of_fold_history, with_history
 from features.landmarks import model_inputs
@@ -83,13 +84,33 @@ class TrainingResult:
     split_summary: dict[str, float] = field(default_factory=dict)
 
 
+def held_out(client_ids, fraction: float, seed: int) -> np.ndarray:
+    """Whether each client belongs to the held-out set: a fixed hash of (seed, client id).
+
+    A client's side depends only on its own id, the seed and the fraction, never on which
+    other clients are in the export. So a client held out of one training is held out of
+    every later training on a longer history with the same seed and fraction, and a new
+    model and the one in use can be compared on clients neither has seen
+    (``dropout-risk promote``).
+    """
+    ids = [str(c) for c in np.asarray(client_ids, dtype=object)]
+    salt = f"dropout-risk-split:{int(seed)}:".encode()
+    draws = np.fromiter(
+        (
+            int.from_bytes(hashlib.sha256(salt + c.encode()).digest()[:8], "big") / 2.0**64
+            for c in ids
+        ),
+        dtype=float,
+        count=len(ids),
+    )
+    return draws < fraction
+
+
 def split_clients(labels: pd.Series, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split labelled client ids into (rest, held_out), stratified by outcome."""
+    """Split labelled client ids into (rest, held_out) with :func:`held_out`."""
     ids = labels.index.to_numpy()
-    y = labels.to_numpy().astype(int)
-    stratify = y if min(np.bincount(y, minlength=2)) >= 2 else None
-    rest, held = train_test_split(ids, test_size=fraction, random_state=seed, stratify=stratify)
-    return np.sort(rest), np.sort(held)
+    held = held_out(ids, fraction, seed)
+    return np.sort(ids[~held]), np.sort(ids[held])
 
 
 def split_by_intake(
@@ -279,6 +300,11 @@ def train_models(
         )
     seed = config.seed
     dev_ids, test_ids = split_clients(labels, config.test_fraction, seed)
+    if not (_enough(labels.loc[dev_ids], folds) and _enough(labels.loc[test_ids], 0)):
+        raise InsufficientDataError(
+            f"the held-out {config.test_fraction:.0%} of clients ({len(test_ids)}) or the rest "
+            f"({len(dev_ids)}) lack episodes of one outcome; more closed episodes are needed"
+        )
     dev = examples[examples["client_id"].isin(dev_ids)].reset_index(drop=True)
     test = examples[examples["client_id"].isin(test_ids)].reset_index(drop=True)
     y_dev, y_test = _outcomes(dev, labels), _outcomes(test, labels)
@@ -286,6 +312,9 @@ def train_models(
 
     developed = develop(dev, y_dev, config, feature_settings, progress)
     model = developed.model
+    # how the held-out clients were chosen, so a later model can be compared with this one
+    # on clients neither has seen (pipeline.promote)
+    model.split_ = {"method": "sha256", "seed": int(seed), "test_fraction": config.test_fraction}
 
     if progress:
         progress(f"evaluating on {len(test_ids)} held-out test clients, with baselines")

@@ -1,7 +1,8 @@
 """The `dropout-risk` command: a thin Typer layer over the pipeline functions.
 
 Config is read once here and passed down. Exit statuses follow CONTRACT.md: 0 success,
-2 unusable inputs, 3 rows rejected under --strict, 1 an unexpected internal error.
+2 unusable inputs, 3 rows rejected under --strict, 1 an unexpected internal error; and
+for `promote`, which the contract does not cover, 4 when a gate refused the challenger.
 """
 
 from __future__ import annotations
@@ -152,6 +153,67 @@ def train(
             console.print(f"evaluation report: {Path(report_dir) / 'report.html'}")
 
 
+@app.command()
+def promote(
+    clients: ClientsOpt,
+    sessions: SessionsOpt,
+    config: ConfigOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="promote even when a gate fails (logged as forced)"),
+    ] = False,
+) -> None:
+    """Compare the challenger with the champion on held-out clients; promote it if it is safe.
+
+    Exit status 0 when promoted (or nothing to do), 4 when a gate refused it.
+    """
+    with _exit_statuses():
+        from pipeline.promote import run_promotion
+
+        cfg = load_config(config)
+        with _progress("promoting") as progress:
+            progress("measuring challenger and champion on held-out clients")
+            outcome = run_promotion(clients, sessions, cfg, force=force)
+        if outcome.note:
+            console.print(outcome.note)
+            return
+        name = cfg.tracking.registered_model
+        champion = f"v{outcome.champion_version}" if outcome.champion_version else "none"
+        table = Table(
+            "gate",
+            f"champion ({champion})",
+            f"challenger (v{outcome.challenger_version})",
+            "rule",
+            "passed",
+            title=f"promotion of {name} v{outcome.challenger_version}: {outcome.decision}",
+        )
+        for gate in outcome.gates:
+            table.add_row(
+                gate.name.replace("_", " "),
+                gate.champion,
+                gate.challenger,
+                gate.rule,
+                Text("yes", style="green") if gate.passed else Text("NO", style="bold red"),
+            )
+        stdout.print(table)
+        console.print(
+            f"held-out episodes compared: {int(outcome.figures.get('episodes', 0))}; "
+            f"promotion run: {outcome.run_id}"
+        )
+        if outcome.promoted:
+            forced = (
+                " (forced past a failing gate)" if outcome.decision.endswith("(forced)") else ""
+            )
+            console.print(f"{name}@champion is now v{outcome.challenger_version}{forced}")
+        else:
+            failed = ", ".join(g.name.replace("_", " ") for g in outcome.gates if not g.passed)
+            _fail(
+                f"promotion refused: {failed} gate failed; champion stays {champion}. "
+                "Fix: investigate the figures above, or pass --force to promote anyway (logged).",
+                4,
+            )
+
+
 def _print_training(outcome) -> None:
     r = outcome.result
     table = Table(
@@ -176,7 +238,14 @@ def _print_training(outcome) -> None:
     stdout.print(table)
     console.print(
         f"selected {r.selected} {json.dumps(r.selected_params, sort_keys=True)} "
-        f"(calibration: {r.calibration}); registered {outcome.model_version} as champion\n"
+        f"(calibration: {r.calibration}); registered {outcome.model_version} as "
+        f"{' and '.join(outcome.aliases)}"
+        + (
+            ""
+            if "champion" in outcome.aliases
+            else "; compare it with the champion: dropout-risk promote"
+        )
+        + "\n"
         f"MLflow store: {outcome.tracking_uri}  run: {outcome.run_id}"
     )
 
@@ -218,6 +287,36 @@ def score(
             console.print(f"report: {report}")
 
 
+def _print_drift(outcome) -> None:
+    drift = getattr(outcome, "drift", None)
+    if drift is None:
+        console.print("drift: the model has no training summary to compare with (retrain it)")
+        return
+    if not drift.judged:
+        console.print(f"drift: not judged: {drift.note}")
+        return
+    moved = drift.moved()
+    if not len(moved):
+        console.print(
+            f"drift: no feature moved against the training data ({drift.n_rows} clients; "
+            f"details: {outcome.drift_path})"
+        )
+        return
+    word = "ALARM" if drift.alarm else "moved"
+    table = Table("status", "feature", "PSI", "missing now", "missing in training",
+                  title=f"drift {word}: {len(moved)} features moved against the training data")  # fmt: skip
+    for rec in moved.itertuples():
+        table.add_row(
+            Text(rec.status, style="bold red" if rec.status == "alarm" else "yellow"),
+            str(rec.feature),
+            f"{rec.psi:.2f}",
+            f"{rec.missing_now:.0%}",
+            f"{rec.missing_reference:.0%}",
+        )
+    stdout.print(table)
+    console.print(f"drift details: {outcome.drift_path}")
+
+
 def _print_scoring(outcome, top: int = 0) -> None:
     rl = outcome.risk_list
     counts = rl["risk_tier"].value_counts()
@@ -227,6 +326,7 @@ def _print_scoring(outcome, top: int = 0) -> None:
         f"low {counts.get('low', 0)}, not scored {int((~rl['scored']).sum())}"
     )
     console.print(f"risk list: {outcome.out_path}")
+    _print_drift(outcome)
     if outcome.n_rejected_rows:
         console.print(f"{outcome.n_rejected_rows} rejected input rows: see {outcome.rejected_path}")
     if top:
@@ -259,6 +359,7 @@ def demo(
         with _progress("demo") as progress:
             result = run_demo(out, cfg, progress)
         _print_training(result.train)
+        console.print(result.promotion)
         _print_scoring(result.score, top=10)
         console.print(
             f"metrics: {result.metrics_path}\nrisk list page: {result.report_path}\n"

@@ -215,6 +215,48 @@ class ScoringConfig(_Frozen):
     tiers: TiersConfig = TiersConfig()
 
 
+class DriftConfig(_Frozen):
+    # the training summary: the caseload as it stood on this many past dates, this far apart
+    reference_dates: int = Field(6, ge=1, le=52)
+    reference_spacing_days: int = Field(28, ge=1)
+    # population stability index: the usual conventions, not tuned to any data
+    psi_moved: float = Field(0.1, gt=0)
+    psi_alarm: float = Field(0.25, gt=0)
+    # absolute change in a feature's missing share that raises the alarm
+    missing_alarm: float = Field(0.2, gt=0, le=1)
+    # batches smaller than this are not judged (their PSI is mostly noise)
+    min_rows: int = Field(100, ge=1)
+    # chance, over all features, that sampling alone marks a feature as moved
+    significance: float = Field(0.001, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DriftConfig:
+        if self.psi_moved >= self.psi_alarm:
+            raise ValueError("drift.psi_moved must be below drift.psi_alarm")
+        return self
+
+
+class PromotionConfig(_Frozen):
+    # the challenger's AUROC may be lower than the champion's by at most this much at the
+    # upper end of the paired client-bootstrap 95% interval of the difference
+    auroc_margin: float = Field(0.0, ge=0, lt=1)
+    # the challenger's calibration slope on the held-out clients must lie within these bounds
+    calibration_slope: tuple[float, float] = (0.8, 1.2)
+    # the challenger's largest subgroup gap (AUROC, calibration-in-the-large) may exceed the
+    # champion's by at most this much
+    subgroup_gap_tolerance: float = Field(0.02, ge=0)
+    bootstrap: int = Field(500, ge=50)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PromotionConfig:
+        low, high = self.calibration_slope
+        if not 0 < low < 1 < high:
+            raise ValueError(
+                "promotion.calibration_slope must be [low, high] with 0 < low < 1 < high"
+            )
+        return self
+
+
 class SynthConfig(_Frozen):
     n_clients: int = Field(6000, ge=1)
     seed: int = 7
@@ -227,6 +269,8 @@ class Config(_Frozen):
     label: LabelConfig = LabelConfig()
     training: TrainingConfig = TrainingConfig()
     scoring: ScoringConfig = ScoringConfig()
+    drift: DriftConfig = DriftConfig()
+    promotion: PromotionConfig = PromotionConfig()
     synth: SynthConfig = SynthConfig()
 
 

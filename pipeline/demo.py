@@ -8,7 +8,9 @@ from pathlib import Path
 
 from models.training import Progress
 from pipeline.config import Config
+from pipeline.errors import InputError
 from pipeline.output import write_text
+from pipeline.promote import run_promotion
 from pipeline.report import write_report, write_screenshot
 from pipeline.score import ScoreOutcome, run_scoring
 from pipeline.synth import write_cohort
@@ -24,10 +26,16 @@ class DemoResult:
     evaluation_path: Path
     # a picture of the page, when Playwright and Chromium are there (`make browser`)
     screenshot_path: Path | None = None
+    promotion: str = ""
 
 
 def run_demo(out: Path, config: Config, progress: Progress | None = None) -> DemoResult:
-    """Run the whole path a clinic uses on a synthetic cohort, writing into ``out``."""
+    """Run the whole path a clinic uses on a synthetic cohort, writing into ``out``.
+
+    Train registers a new version (the challenger; the champion too on a new store); it is
+    then compared with the champion (``promote``, gated, never forced) and the caseload is
+    scored with the version just trained, so the demo always shows the current code's model.
+    """
     out = Path(out)
     if progress:
         progress(f"synthesising {config.synth.n_clients} clients (seed {config.synth.seed})")
@@ -35,9 +43,34 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
         out, config.synth.n_clients, config.synth.seed, config.instruments
     )
     trained = run_training(clients, sessions, config, progress, report_dir=out / "evaluation")
+    promotion = None
+    if "champion" in trained.aliases:
+        promotion_note = f"{trained.model_version} is the first version: it is the champion"
+    else:
+        if progress:
+            progress("comparing the new version (challenger) with the champion")
+        try:
+            promotion = run_promotion(clients, sessions, config)
+            promotion_note = f"{trained.model_version}: promotion {promotion.decision}" + (
+                ""
+                if promotion.promoted
+                else " ("
+                + ", ".join(g.name for g in promotion.gates if not g.passed)
+                + " gate failed; the champion is unchanged)"
+            )
+        except InputError as exc:
+            promotion_note = f"{trained.model_version}: not compared with the champion ({exc})"
     if progress:
-        progress("scoring the active caseload")
-    scored = run_scoring(clients, sessions, out / "risk_list.csv", config)
+        progress(promotion_note)
+        progress("scoring the active caseload with the version just trained")
+    version = trained.model_version.rsplit(" v", 1)[1]
+    scored = run_scoring(
+        clients,
+        sessions,
+        out / "risk_list.csv",
+        config,
+        model_uri=f"models:/{config.tracking.registered_model}/{version}",
+    )
     metrics = {
         "model_version": trained.model_version,
         "selected_candidate": trained.result.selected,
@@ -51,6 +84,7 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
         else trained.temporal.overall.to_dict("records"),
         "fairness_gaps": trained.assessment.gaps,
         "tracking_uri": trained.tracking_uri,
+        "promotion": promotion_note,
         "run_id": trained.run_id,
     }
     metrics_path = write_text(json.dumps(metrics, indent=2), out / "metrics.json")
@@ -71,4 +105,5 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
         report_path=report_path,
         evaluation_path=out / "evaluation" / "report.html",
         screenshot_path=screenshot_path,
+        promotion=promotion_note,
     )

@@ -179,8 +179,17 @@ def _context_value(value: str | float) -> str:
     return str(value)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], caption: str) -> str:
-    """An HTML table; every cell is escaped, numbers (already formatted) right-aligned."""
+def html_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    caption: str,
+    numeric: Sequence[bool] | None = None,
+) -> str:
+    """An HTML table; every cell escaped, the first cell of a row its header, numbers
+    (already formatted) right-aligned: by column when ``numeric`` is given, else by cell.
+
+    Shared with the model card (pipeline.model_card).
+    """
     head = "".join(f"<th scope='col'>{_esc(h)}</th>" for h in headers)
     body = []
     for row in rows:
@@ -189,7 +198,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], caption: st
             text = _esc(cell)
             if i == 0:
                 cells.append(f"<th scope='row'>{text}</th>")
-            elif _looks_numeric(str(cell)):
+            elif numeric[i] if numeric is not None else _looks_numeric(str(cell)):
                 cells.append(f"<td class='num'>{text}</td>")
             else:
                 cells.append(f"<td>{text}</td>")
@@ -198,6 +207,9 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], caption: st
         f"<table><caption>{_esc(caption)}</caption><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>"
     )
+
+
+_table = html_table
 
 
 def _looks_numeric(text: str) -> bool:

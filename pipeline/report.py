@@ -190,16 +190,53 @@ def _header(outcome) -> str:
             for reason, n in reasons.items()
         )
         not_scored = f"<div class='not-scored'><h2 class='small'>Not scored, and why</h2><ul>{items}</ul></div>"
+    drift_html = _drift(getattr(outcome, "drift", None))
     rule = _text(getattr(outcome, "tier_rule", ""))
     rule_html = f"<p class='rule'><strong>Tiers.</strong> {esc(rule)}</p>" if rule else ""
     return (
         "<header><h1>Dropout risk list</h1>"
         f"<p class='meta'>As of <strong>{esc(as_of_text)}</strong> · model <strong>{esc(model)}</strong></p>"
-        f"<ul class='counts'>{''.join(counts)}</ul>{rule_html}{not_scored}"
+        f"<ul class='counts'>{''.join(counts)}</ul>{rule_html}{not_scored}{drift_html}"
         "<p class='help'>Risk is the model's estimate of the chance that the episode ends in "
         "dropout. The reasons are the factors that raise it most for that client. "
         "Select a row (click, or Enter) to see the client's ratings, appointments and the "
         "full explanation.</p></header>"
+    )
+
+
+def _drift(report) -> str:
+    """The batch's drift check in words: which features moved against the training data."""
+    esc = html.escape
+    if report is None:
+        return (
+            "<div class='drift'><h2 class='small'>Data drift</h2><p>Not checked: this model "
+            "stores no summary of its training data (retrain it).</p></div>"
+        )
+    if not report.judged:
+        return (
+            f"<div class='drift'><h2 class='small'>Data drift</h2><p>{esc(report.note)}</p></div>"
+        )
+    moved = report.moved()
+    if not len(moved):
+        return (
+            "<div class='drift'><h2 class='small'>Data drift</h2><p>No feature moved: this "
+            f"caseload ({report.n_rows} clients) looks like the data the model learnt from.</p></div>"
+        )
+    alarm = report.alarm
+    items = "".join(
+        f"<li><span class='tier tier-{'high' if rec['status'] == 'alarm' else 'medium'}'>"
+        f"{esc(str(rec['status']))}</span> {esc(report.describe(rec))}</li>"
+        for rec in moved.to_dict("records")
+    )
+    lead = (
+        "Alarm: this caseload differs from the data the model learnt from; its risks may "
+        "be less accurate until the data are checked or the model retrained."
+        if alarm
+        else "Some features moved a little against the data the model learnt from."
+    )
+    return (
+        f"<div class='drift{' drift-alarm' if alarm else ''}' role='{'alert' if alarm else 'note'}'>"
+        f"<h2 class='small'>Data drift</h2><p>{esc(lead)}</p><ul>{items}</ul></div>"
     )
 
 
@@ -348,6 +385,8 @@ h2.small{font-size:1rem;margin:.6rem 0 .2rem}
 .help{color:var(--muted);max-width:60rem}
 .counts{list-style:none;display:flex;flex-wrap:wrap;gap:.5rem 1.2rem;padding:0;margin:.5rem 0}
 .not-scored ul{margin:.2rem 0;padding-left:1.2rem}
+.drift ul{margin:.2rem 0;padding-left:1.2rem;list-style:none}
+.drift-alarm{border-left:4px solid #b3261e;padding-left:.6rem}
 .sr{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);
 white-space:nowrap}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;padding:.4rem;z-index:5}

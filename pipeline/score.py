@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from features.drift import DriftReport, compare
 from features.labels import active_mask
 from features.landmarks import appointment_prefix, asof_examples, model_inputs
 from features.schema import ALLIANCE_SCALES
 from models.reasons import reason_templates, top_reasons
-from pipeline.config import Config, FeaturesConfig, InstrumentsConfig, TiersConfig
+from pipeline.config import Config, DriftConfig, FeaturesConfig, InstrumentsConfig, TiersConfig
 from pipeline.errors import InputError, RejectedRowsError
 from pipeline.ingest import read_table
-from pipeline.output import write_table
+from pipeline.output import write_table, write_text
 from pipeline.tracking import LoadedModel, default_model_uri, load_risk_model
 from pipeline.validation import ValidatedTables, validate_tables
 
@@ -57,6 +59,9 @@ class ScoreOutcome:
     details: dict = field(default_factory=dict)
     tier_rule: str = ""
     scales: dict = field(default_factory=dict)
+    # the batch against the model's training summary (None: the model has no summary)
+    drift: DriftReport | None = None
+    drift_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class Caseload:
 
     risk_list: pd.DataFrame
     details: dict
+    drift: DriftReport | None = None
 
 
 def rejected_path_for(out: Path) -> Path:
@@ -174,6 +180,28 @@ def _explanations(
     return out
 
 
+def drift_path_for(out: Path) -> Path:
+    """``<out stem>.drift.json`` beside the output: the drift check of the batch."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.drift.json")
+
+
+def batch_drift(model, X: pd.DataFrame, drift: DriftConfig) -> DriftReport | None:
+    """The scored rows' feature distributions against the model's stored training summary."""
+    profile = getattr(model, "drift_profile_", None)
+    if not profile:
+        return None
+    return compare(
+        profile,
+        X,
+        psi_moved=drift.psi_moved,
+        psi_alarm=drift.psi_alarm,
+        missing_alarm=drift.missing_alarm,
+        min_rows=drift.min_rows,
+        significance=drift.significance,
+    )
+
+
 def build_risk_list(
     tables: ValidatedTables, loaded: LoadedModel, as_of: pd.Timestamp, tiers=None
 ) -> pd.DataFrame:
@@ -192,8 +220,13 @@ def score_caseload(
     tiers=None,
     *,
     details: bool = True,
+    drift: DriftConfig | None = None,
 ) -> Caseload:
-    """The risk list and, with ``details``, each scored client's trajectory and explanation."""
+    """The risk list and, with ``details``, each scored client's trajectory and explanation.
+
+    With ``drift`` (the config's thresholds), the batch is also compared with the model's
+    training summary.
+    """
     model = loaded.model
     settings = model.feature_settings
     instruments = InstrumentsConfig.model_validate(settings["instruments"])
@@ -206,6 +239,7 @@ def score_caseload(
     examples = asof_examples(active_clients, sessions, as_of, instruments, features)
     examples = examples.set_index("client_id", drop=False)
     X = model_inputs(examples)
+    drift_report = batch_drift(model, X, drift) if drift is not None else None
     detail: dict[str, dict] = {}
     if len(X):
         probability, contributions, base_value = model.predict_and_explain(X, with_base=True)
@@ -271,7 +305,11 @@ def score_caseload(
     )
     base["rank"] = np.arange(1, len(base) + 1)
     base["model_version"] = loaded.version_label
-    return Caseload(risk_list=base[RISK_LIST_COLUMNS].reset_index(drop=True), details=detail)
+    return Caseload(
+        risk_list=base[RISK_LIST_COLUMNS].reset_index(drop=True),
+        details=detail,
+        drift=drift_report,
+    )
 
 
 def rejected_rows(tables: ValidatedTables) -> pd.DataFrame:
@@ -334,9 +372,12 @@ def run_scoring(
         if pd.isna(as_of_ts):
             raise InputError(f"--as-of {as_of!r} is not a date. Fix: use YYYY-MM-DD.")
         as_of_ts = as_of_ts.normalize()
-    caseload = score_caseload(tables, loaded, as_of_ts, config.scoring.tiers)
+    caseload = score_caseload(tables, loaded, as_of_ts, config.scoring.tiers, drift=config.drift)
     risk_list = caseload.risk_list
     write_table(risk_list, out)
+    drift_file = None
+    if caseload.drift is not None:
+        drift_file = write_text(json.dumps(caseload.drift.to_dict(), indent=2), drift_path_for(out))
     return ScoreOutcome(
         risk_list=risk_list,
         out_path=out,
@@ -347,6 +388,8 @@ def run_scoring(
         extra_columns=tables.extra_columns,
         details=caseload.details,
         tier_rule=config.scoring.tiers.describe(),
+        drift=caseload.drift,
+        drift_path=drift_file,
         scales={
             "wai": [instruments.wai.min, instruments.wai.max],
             "srs": [instruments.srs.total_min, instruments.srs.total_max],

@@ -8,8 +8,10 @@ and loaded only from the registry or a URI the user names.
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.errors import InputError
@@ -36,6 +38,7 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn.compose._column_transformer._RemainderColsList",
 ]
 CHAMPION = "champion"
+CHALLENGER = "challenger"
 
 
 def tracking_uri(config: Config) -> str:
@@ -46,6 +49,8 @@ def tracking_uri(config: Config) -> str:
 def configure(config: Config):
     """Point MLflow at the store and quieten its start-up chatter; returns the module."""
     warnings.filterwarnings("ignore", module="mlflow")
+    # progress bars of artifact downloads would clutter the scheduled job's log
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import logging
 
     import mlflow
@@ -60,6 +65,43 @@ def default_model_uri(config: Config) -> str:
     return f"models:/{config.tracking.registered_model}@{CHAMPION}"
 
 
+# the RiskModel inside the registered pyfunc model (pipeline.serving)
+RISK_MODEL_ARTIFACT = "risk_model"
+RISK_MODEL_FILE = "risk_model.skops"
+
+
+def save_skops_model(model, path: Path) -> Path:
+    """Write a RiskModel with skops (no pickle)."""
+    import skops.io
+
+    skops.io.dump(model, Path(path))
+    return Path(path)
+
+
+def load_skops_model(path: Path):
+    """Read a RiskModel written by :func:`save_skops_model`, trusting only the reviewed types.
+
+    Raises
+    ------
+    InputError
+        When the file holds something other than a dropout-risk model, or an unreviewed type.
+    """
+    import skops.io
+
+    try:
+        model = skops.io.load(Path(path), trusted=SKOPS_TRUSTED_TYPES)
+    except Exception as exc:  # skops raises several types for untrusted or corrupt files
+        raise InputError(
+            f"{path}: not a dropout-risk model this version can read ({type(exc).__name__}: {exc}). "
+            "Fix: pass --model with a model registered by `dropout-risk train`."
+        ) from exc
+    if not hasattr(model, "explain") or not hasattr(model, "feature_settings"):
+        raise InputError(
+            f"{path} is not a dropout-risk model. Fix: pass --model with a model saved by `dropout-risk train`."
+        )
+    return model
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     model: object
@@ -67,8 +109,47 @@ class LoadedModel:
     version_label: str
 
 
+def alias_version(client, name: str, alias: str):
+    """The model version an alias points at, or None (no such model or alias)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def _resolve(uri: str, config: Config) -> tuple[str, str]:
+    """A registry URI (``models:/name@alias`` or ``models:/name/N``) as a fixed version."""
+    mlflow = configure(config)
+    from mlflow.exceptions import MlflowException
+
+    if not uri.startswith("models:/"):
+        return uri, uri
+    ref = uri[len("models:/") :]
+    client = mlflow.MlflowClient()
+    try:
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            version = client.get_model_version_by_alias(name, alias)
+        else:
+            name, number = ref.split("/", 1)
+            version = client.get_model_version(name, number)
+    except (MlflowException, ValueError) as exc:
+        raise InputError(
+            f"no model at {uri} in the tracking store {tracking_uri(config)}. "
+            "Fix: run `dropout-risk train` first, or pass --model with an existing model URI "
+            "(or set MLFLOW_TRACKING_URI to the store that holds it)."
+        ) from exc
+    return f"models:/{version.name}/{version.version}", f"{version.name} v{version.version}"
+
+
 def load_risk_model(uri: str, config: Config) -> LoadedModel:
     """Load a RiskModel from the registry (``models:/…``), a run, or a path the user named.
+
+    The registered model is an MLflow pyfunc model (pipeline.serving); its RiskModel is
+    the skops file among its artifacts. Models registered by earlier versions (the sklearn
+    flavour, also skops) still load.
 
     Raises
     ------
@@ -78,33 +159,24 @@ def load_risk_model(uri: str, config: Config) -> LoadedModel:
     mlflow = configure(config)
     from mlflow.exceptions import MlflowException
 
-    label = uri
-    if uri.startswith("models:/"):
-        ref = uri[len("models:/") :]
-        client = mlflow.MlflowClient()
+    fixed, label = _resolve(uri, config)
+    with tempfile.TemporaryDirectory(prefix="dropout-model-") as tmp:
         try:
-            if "@" in ref:
-                name, alias = ref.split("@", 1)
-                version = client.get_model_version_by_alias(name, alias)
-            else:
-                name, number = ref.split("/", 1)
-                version = client.get_model_version(name, number)
-        except (MlflowException, ValueError) as exc:
+            local = Path(fixed) if Path(fixed).is_dir() else None
+            if local is None:
+                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=fixed, dst_path=tmp))
+        except (MlflowException, OSError) as exc:
             raise InputError(
-                f"no model at {uri} in the tracking store {tracking_uri(config)}. "
-                "Fix: run `dropout-risk train` first, or pass --model with an existing model URI "
-                "(or set MLFLOW_TRACKING_URI to the store that holds it)."
+                f"could not load the model at {fixed}: {exc}. Fix: pass --model with a model saved by `dropout-risk train`."
             ) from exc
-        label = f"{version.name} v{version.version}"
-        uri = f"models:/{version.name}/{version.version}"
-    try:
-        model = mlflow.sklearn.load_model(uri)
-    except (MlflowException, OSError) as exc:
-        raise InputError(
-            f"could not load the model at {uri}: {exc}. Fix: pass --model with a model saved by `dropout-risk train`."
-        ) from exc
-    if not hasattr(model, "explain") or not hasattr(model, "feature_settings"):
-        raise InputError(
-            f"{uri} is not a dropout-risk model. Fix: pass --model with a model saved by `dropout-risk train`."
-        )
-    return LoadedModel(model=model, uri=uri, version_label=label)
+        packed = local / "artifacts" / RISK_MODEL_FILE
+        if packed.is_file():
+            model = load_skops_model(packed)
+        elif (local / "model.skops").is_file():
+            model = load_skops_model(local / "model.skops")
+        else:
+            raise InputError(
+                f"{fixed} is not a dropout-risk model (no {RISK_MODEL_FILE}). "
+                "Fix: pass --model with a model saved by `dropout-risk train`."
+            )
+    return LoadedModel(model=model, uri=fixed, version_label=label)

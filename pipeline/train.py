@@ -15,14 +15,14 @@ import pandas as pd
 
 from features.instruments import derive_scores
 from features.labels import episode_labels
-from features.landmarks import landmark_examples, model_inputs
-from features.schema import CATEGORICAL_FEATURES, FEATURE_FAMILIES, MODEL_INPUTS
+from features.landmarks import landmark_examples
+from features.schema import FEATURE_FAMILIES
 from models.assessment import Assessment, assess
 from models.training import InsufficientDataError, Progress, TrainingResult, train_models
 from pipeline.config import Config
 from pipeline.errors import InputError
 from pipeline.ingest import read_table
-from pipeline.tracking import CHAMPION, SKOPS_TRUSTED_TYPES, configure, tracking_uri
+from pipeline.tracking import CHAMPION, configure, tracking_uri
 from pipeline.validation import ValidatedTables, validate_tables
 
 PIP_REQUIREMENTS_PACKAGES = (
@@ -45,6 +45,9 @@ class TrainOutcome:
     tables: ValidatedTables
     assessment: Assessment
     temporal: Assessment | None
+    # the aliases this run's version received: always challenger; champion too when the
+    # registry had none (the first model has nothing to be compared against)
+    aliases: tuple[str, ...] = ()
 
 
 def load_inputs(clients_path: Path, sessions_path: Path, config: Config) -> ValidatedTables:
@@ -123,24 +126,195 @@ def data_summary(
     }
 
 
-def synthetic_input_example(X: pd.DataFrame) -> pd.DataFrame:
-    """One aggregated row (medians, most frequent category) standing in for real data."""
-    row = {}
-    for name in MODEL_INPUTS:
-        col = X[name]
-        if name == "therapist_id":
-            # never a real therapist id: an unseen one, which gets the overall history rate
-            row[name] = "example-therapist"
-        elif name in CATEGORICAL_FEATURES:
-            mode = col.dropna().mode()
-            row[name] = mode.iloc[0] if len(mode) else np.nan
-        else:
-            row[name] = float(col.median()) if col.notna().any() else np.nan
-    return pd.DataFrame([row])
+def synthetic_request(instruments) -> pd.DataFrame:
+    """A served request made of synthetic records only (the model's input example).
+
+    A few open episodes of a generated cohort, with every id replaced: never a real row.
+    """
+    from pipeline.serving import request_frame
+    from pipeline.synth import generate_cohort
+
+    clients, sessions = generate_cohort(40, 1, instruments)
+    active = clients[clients["discharge_reason"].isna()].head(2).copy()
+    sessions = sessions[sessions["client_id"].isin(active["client_id"])].copy()
+    names = {cid: f"example-client-{i + 1}" for i, cid in enumerate(active["client_id"])}
+    for frame in (active, sessions):
+        frame["client_id"] = frame["client_id"].map(names)
+        frame["therapist_id"] = np.where(frame["therapist_id"].isna(), None, "example-therapist")
+    active["site"] = "example-site"
+    frame = request_frame(active, sessions)
+    return frame.astype(object).where(frame.notna(), None)
+
+
+@dataclass(frozen=True)
+class Registered:
+    version: int
+    aliases: tuple[str, ...]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _next_version(client, name: str) -> int:
+    versions = client.search_model_versions(f"name = '{name}'")
+    return 1 + max((int(v.version) for v in versions), default=0)
+
+
+def register_model(result: TrainingResult, config: Config, card) -> Registered:
+    """Log the model as an MLflow pyfunc model and register it as a new version.
+
+    The version gets the alias ``challenger``; when the registry has no ``champion`` yet it
+    also becomes the champion (there is nothing to compare it with). Its model card (``card``
+    builds the facts for a version number) is inside the model, in the run under
+    ``model_card/`` and in the version's description. Must run inside the training run.
+    """
+    import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    from pipeline.model_card import write_model_card
+    from pipeline.serving import __file__ as serving_file
+    from pipeline.tracking import (
+        CHALLENGER,
+        RISK_MODEL_ARTIFACT,
+        RISK_MODEL_FILE,
+        alias_version,
+        save_skops_model,
+    )
+
+    name = config.tracking.registered_model
+    client = mlflow.MlflowClient()
+    entry = Path(serving_file).with_name("pyfunc_model.py")
+    signature = ModelSignature(params=ParamSchema([ParamSpec("as_of", "string", "")]))
+    requirements = [f"{pkg}=={md.version(pkg)}" for pkg in PIP_REQUIREMENTS_PACKAGES]
+    example = synthetic_request(config.instruments)
+    with tempfile.TemporaryDirectory(prefix="dropout-model-") as tmp:
+        packed = save_skops_model(result.model, Path(tmp) / RISK_MODEL_FILE)
+        for _attempt in range(3):
+            # the version number goes into the model (its risk lists name it), so it is
+            # fixed before logging and checked after; a concurrent registration retries
+            expected = _next_version(client, name)
+            facts = card(expected)
+            card_md, card_html = write_model_card(facts, Path(tmp) / "model_card")
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(entry),
+                artifacts={
+                    RISK_MODEL_ARTIFACT: str(packed),
+                    "model_card": str(card_md),
+                    "model_card_html": str(card_html),
+                },
+                model_config={"version_label": f"{name} v{expected}"},
+                signature=signature,
+                input_example=(example, {"as_of": ""}),
+                pip_requirements=requirements,
+                metadata={"dropout_risk_version": md.version("dropout-risk")},
+                registered_model_name=name,
+            )
+            version = int(info.registered_model_version)
+            if version == expected:
+                break
+            client.delete_model_version(name, str(version))
+        else:  # pragma: no cover - three registrations raced this one
+            raise RuntimeError(f"could not register a version of {name}: others kept registering")
+        mlflow.log_artifacts(str(Path(tmp) / "model_card"), artifact_path="model_card")
+        client.update_model_version(name, str(version), description=card_md.read_text("utf-8"))
+        tags = {
+            "config_hash": facts.config_hash,
+            "data_fingerprint_clients": facts.data_fingerprint["clients"],
+            "data_fingerprint_sessions": facts.data_fingerprint["sessions"],
+            "risk_model_sha256": _sha256(packed),
+            "dropout_risk_version": md.version("dropout-risk"),
+        }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, value)
+    aliases = [CHALLENGER]
+    client.set_registered_model_alias(name, CHALLENGER, str(version))
+    if alias_version(client, name, CHAMPION) is None:
+        client.set_registered_model_alias(name, CHAMPION, str(version))
+        client.set_model_version_tag(
+            name, str(version), "promotion", "first version: champion (nothing to compare with)"
+        )
+        aliases.append(CHAMPION)
+    return Registered(version=version, aliases=tuple(aliases))
+
+
+def card_facts(
+    result: TrainingResult,
+    config: Config,
+    assessment: Assessment,
+    temporal: Assessment | None,
+    tables: ValidatedTables,
+    labels: pd.Series,
+    examples: pd.DataFrame,
+    methods: list[str],
+    *,
+    inputs: tuple[Path, Path],
+    run_id: str,
+    version: int,
+):
+    """Everything the model card states, as aggregates (no row, no id)."""
+    from pipeline.model_card import ModelCardFacts
+
+    intake = tables.clients["intake_date"]
+    session = tables.sessions["session_date"]
+    window = (
+        f"{intake.min():%Y-%m}" if len(intake) else "",
+        f"{session.max():%Y-%m}" if len(session) else "",
+    )
+    families: dict[str, list[str]] = {}
+    for feature, family in FEATURE_FAMILIES.items():
+        families.setdefault(family, []).append(feature)
+    return ModelCardFacts(
+        model_name=config.tracking.registered_model,
+        version=str(version),
+        run_id=run_id,
+        created=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
+        package_version=md.version("dropout-risk"),
+        selected=result.selected,
+        selected_params=result.selected_params,
+        calibration=result.calibration,
+        data_window=window,
+        data=data_summary(tables, labels, examples, config),
+        split=result.split_summary,
+        label=config.label.model_dump(mode="json"),
+        tiers=config.scoring.tiers.describe(),
+        assessment=assessment,
+        temporal=temporal,
+        temporal_note=result.temporal_note,
+        methods=methods,
+        config_hash=_fingerprint(config),
+        data_fingerprint={"clients": _sha256(inputs[0]), "sessions": _sha256(inputs[1])},
+        features=families,
+        landmarks=config.features.landmark_list(),
+    )
 
 
 def _fingerprint(config: Config) -> str:
     return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
+
+
+def training_drift_profile(tables: ValidatedTables, config: Config) -> dict:
+    """Feature distributions of the caseload as it stood on a few past dates (aggregates).
+
+    Scoring compares each batch with this summary (features.drift). Cross-sections of
+    active clients are comparable with a scored batch; landmark training rows are not.
+    """
+    from features.drift import cross_sections, fit_profile, reference_dates
+
+    drift = config.drift
+    dates = reference_dates(
+        tables.sessions["session_date"], drift.reference_dates, drift.reference_spacing_days
+    )
+    rows = cross_sections(
+        tables.clients, tables.sessions, config.instruments, config.features, dates
+    )
+    return fit_profile(rows)
 
 
 def dependence_features(result: TrainingResult, n: int = 8) -> list[str]:
@@ -259,10 +433,12 @@ def run_training(
     }
 
     if progress:
+        progress("summarising the training caseload for drift checks")
+    result.model.drift_profile_ = training_drift_profile(tables, config)
+
+    if progress:
         progress("logging to MLflow and registering the model")
     mlflow = configure(config)
-    from mlflow.models import infer_signature
-
     mlflow.set_experiment(config.tracking.experiment)
     with mlflow.start_run(run_name=f"train-{result.selected}") as run:
         params = _flatten("", config.model_dump(mode="json", exclude={"synth", "tracking"}), {})
@@ -292,6 +468,7 @@ def run_training(
         metrics |= assessment.metrics(prefix="eval_")
         if temporal is not None:
             metrics |= temporal.metrics(prefix="temporal_")
+        metrics["drift_reference_rows"] = float(result.model.drift_profile_.get("n_rows", 0))
         metrics["train_seconds"] = time.perf_counter() - started
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
         cv_table = result.cv.groupby(["config", "candidate", "params"])["log_loss"]
@@ -310,6 +487,8 @@ def run_training(
             },
             "evaluation.json",
         )
+        # the stored training summary the drift checks compare with (aggregates only)
+        mlflow.log_dict(result.model.drift_profile_, "drift_reference.json")
         context = {
             "selected candidate": result.selected,
             "calibration": result.calibration,
@@ -330,31 +509,34 @@ def run_training(
             )
             mlflow.log_artifacts(str(target), artifact_path="evaluation")
 
-        X_all = model_inputs(examples)
-        example = synthetic_input_example(X_all)
-        signature = infer_signature(example, result.model.predict_proba(example))
-        requirements = [f"{pkg}=={md.version(pkg)}" for pkg in PIP_REQUIREMENTS_PACKAGES]
-        info = mlflow.sklearn.log_model(
-            sk_model=result.model,
-            name="model",
-            serialization_format="skops",
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
-            signature=signature,
-            input_example=example,
-            pip_requirements=requirements,
-            pyfunc_predict_fn="predict_proba",
-            # no code_paths: loading must not put code from the artifact store on sys.path;
-            # the installed dropout-risk version that wrote the model is recorded instead
-            metadata={"dropout_risk_version": md.version("dropout-risk")},
-            registered_model_name=config.tracking.registered_model,
+        registered = register_model(
+            result,
+            config,
+            card=lambda version: card_facts(
+                result,
+                config,
+                assessment,
+                temporal,
+                tables,
+                labels,
+                examples,
+                methods,
+                inputs=(Path(clients_path), Path(sessions_path)),
+                run_id=run.info.run_id,
+                version=version,
+            ),
         )
-        version = info.registered_model_version
-        client = mlflow.MlflowClient()
-        client.set_registered_model_alias(config.tracking.registered_model, CHAMPION, version)
+        mlflow.log_params(
+            {
+                "registered_version": registered.version,
+                "aliases_set": ",".join(registered.aliases),
+            }
+        )
     return TrainOutcome(
         result=result,
         run_id=run.info.run_id,
-        model_version=f"{config.tracking.registered_model} v{version}",
+        model_version=f"{config.tracking.registered_model} v{registered.version}",
+        aliases=registered.aliases,
         tracking_uri=tracking_uri(config),
         tables=tables,
         assessment=assessment,

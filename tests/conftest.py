@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -56,7 +58,6 @@ def make_sessions(client_id: str, start: str, statuses: list[str], **ratings: li
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """A model trained end to end on a small synthetic cohort, in a private MLflow store."""
-    import os
 
     from pipeline.synth import write_cohort
     from pipeline.train import run_training
@@ -69,10 +70,7 @@ def trained(tmp_path_factory):
     )
     cfg = load_config(settings)
     clients, sessions = write_cohort(root / "data", 1500, 11, cfg.instruments)
-    old, cwd = os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd()
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    os.chdir(root)  # MLflow puts artifacts beside the SQLite store's working directory
-    try:
+    with private_mlflow_store(root) as uri:
         outcome = run_training(clients, sessions, cfg, report_dir=root / "evaluation")
         yield {
             "outcome": outcome,
@@ -80,8 +78,21 @@ def trained(tmp_path_factory):
             "sessions": sessions,
             "root": root,
             "config": cfg,
-            "uri": os.environ["MLFLOW_TRACKING_URI"],
+            "uri": uri,
         }
+
+
+@contextlib.contextmanager
+def private_mlflow_store(root):
+    """An SQLite MLflow store in ``root``, used as the working directory meanwhile."""
+    import os
+
+    old, cwd = os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd()
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.chdir(root)  # MLflow puts artifacts beside the SQLite store's working directory
+    try:
+        yield uri
     finally:
         os.chdir(cwd)
         if old is None:

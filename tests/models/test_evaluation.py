@@ -85,3 +85,23 @@ def test_bootstrap_auroc_matches_the_full_metric_computation():
         keep = mult > 0
         values.append(roc_auc_score(y[keep], p[keep], sample_weight=(w * mult)[keep]))
     assert fast["auroc"] == pytest.approx((np.percentile(values, 2.5), np.percentile(values, 97.5)))
+
+
+def test_paired_auroc_difference_is_zero_for_one_model_and_signed_for_two():
+    from models.evaluation import paired_auroc_difference
+
+    rng = np.random.default_rng(3)
+    n = 400
+    y = rng.integers(0, 2, n)
+    good = y + rng.normal(0, 0.8, n)
+    poor = y + rng.normal(0, 3.0, n)
+    w = np.ones(n)
+    groups = np.arange(n)
+    same = paired_auroc_difference(y, good, good, w, groups, n_boot=50, seed=0)
+    assert same == (0.0, 0.0, 0.0)
+    diff, low, high = paired_auroc_difference(y, good, poor, w, groups, n_boot=200, seed=0)
+    assert diff == pytest.approx(roc_auc_score(y, good) - roc_auc_score(y, poor))
+    assert 0 < low < diff < high
+    back = paired_auroc_difference(y, poor, good, w, groups, n_boot=200, seed=0)
+    assert back[0] == pytest.approx(-diff) and back[2] < 0
+    assert np.isnan(paired_auroc_difference(y, good, poor, w, groups, n_boot=0, seed=0)[1])

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from models.candidates import search_space
-from models.training import select_candidate, split_by_intake, split_clients
+from models.training import held_out, select_candidate, split_by_intake, split_clients
 from pipeline.config import load_config
 
 
@@ -53,10 +53,25 @@ def test_split_by_intake_puts_the_latest_intakes_last():
 
 
 def test_split_clients_keeps_each_client_on_one_side():
-    labels = pd.Series(np.tile([0, 1], 50), index=[f"c{i}" for i in range(100)])
+    labels = pd.Series(np.tile([0, 1], 500), index=[f"c{i}" for i in range(1000)])
     rest, held = split_clients(labels, 0.2, seed=0)
-    assert len(held) == 20 and not set(rest) & set(held)
-    assert labels[held].mean() == pytest.approx(0.5)
+    assert not set(rest) & set(held) and len(rest) + len(held) == 1000
+    assert 150 <= len(held) <= 250
+    assert 0.4 <= labels[held].mean() <= 0.6
+
+
+def test_a_held_out_client_stays_held_out_in_a_longer_history():
+    """The side depends on the client's id and the seed only (pipeline.promote relies on it)."""
+    first = pd.Series(0, index=[f"c{i}" for i in range(400)])
+    longer = pd.Series(0, index=[f"c{i}" for i in range(2000)][::-1])
+    held_first = set(split_clients(first, 0.2, seed=5)[1])
+    held_longer = set(split_clients(longer, 0.2, seed=5)[1])
+    assert held_first and held_first == held_longer & set(first.index)
+    assert set(split_clients(first, 0.2, seed=6)[1]) != held_first
+    ids = [f"c{i}" for i in range(20)]
+    assert held_out(ids, 0.2, 5).tolist() == [c in held_first for c in ids]
+    assert held_out(np.array(["x"]), 0.0, 1).tolist() == [False]
+    assert held_out(np.array(["x"]), 1.0, 1).tolist() == [True]
 
 
 def test_search_space_is_seeded_capped_and_simplest_first(tmp_path):

@@ -438,3 +438,21 @@ def test_hostile_ids_and_reasons_stay_text_in_the_browser(browser, tmp_path):
         page.close()
     assert errors == []
     assert page_data(tiny_outcome(hostile=True))["rows"][0]["id"] == HOSTILE_ID
+
+
+def test_the_page_names_features_that_drifted_and_says_when_none_did():
+    import numpy as np
+
+    from features.drift import compare, fit_profile
+
+    rng = np.random.default_rng(1)
+    profile = fit_profile(pd.DataFrame({"age": rng.normal(35, 10, 3000)}))
+    moved = compare(profile, pd.DataFrame({"age": rng.normal(70, 10, 400)}))
+    quiet = compare(profile, pd.DataFrame({"age": rng.normal(35, 10, 400)}))
+    outcome = tiny_outcome()
+    alarm_page = render_report(SimpleNamespace(**vars(outcome), drift=moved))
+    assert "Data drift" in alarm_page and "role='alert'" in alarm_page
+    assert "Age: distribution shifted" in alarm_page
+    quiet_page = render_report(SimpleNamespace(**vars(outcome), drift=quiet))
+    assert "No feature moved" in quiet_page and "role='alert'" not in quiet_page
+    assert "stores no summary" in render_report(SimpleNamespace(**vars(outcome), drift=None))

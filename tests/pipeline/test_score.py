@@ -6,14 +6,17 @@ Small cases are tiny inline tables written to ``tmp_path`` as CSV, as a clinic w
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from features.schema import FEATURE_NAMES
+from pipeline.cli import app
 from pipeline.errors import InputError, RejectedRowsError
 from pipeline.score import (
     NO_APPOINTMENTS,
@@ -596,3 +599,50 @@ def test_ruptures_are_marked_at_the_session_of_the_fall(trained, tmp_path):
     path = outcome.details["R"]["trajectory"]
     assert [p["ruptures"] for p in path] == [[], [], ["wai_bond"], []]
     assert [p["wai_bond"] for p in path] == [4.4, 4.2, 3.0, 3.1]
+
+
+# ---------------------------------------------------------------- drift against training
+
+
+def test_the_training_caseload_raises_no_drift_alarm(cohort_scored):
+    outcome, out = cohort_scored
+    drift = outcome.drift
+    assert drift is not None and drift.judged and not drift.alarm
+    assert drift.n_rows == int(outcome.risk_list["scored"].sum())
+    written = json.loads(outcome.drift_path.read_text())
+    assert outcome.drift_path == out.with_name("risk.drift.json")
+    assert written["alarm"] is False and written["n_rows"] == drift.n_rows
+
+
+def test_a_shifted_caseload_raises_the_alarm_on_the_moved_features(trained, tmp_path):
+    """Sites stop exporting SRS and the caseload is 25 years older: both are named."""
+    clients = _read_csv(trained["clients"])
+    sessions = _read_csv(trained["sessions"])
+    ages = pd.to_numeric(clients["age"], errors="coerce")
+    clients["age"] = (ages + 25).clip(upper=100).map(lambda a: "" if a != a else str(int(a)))
+    for column in [c for c in sessions.columns if c.startswith("srs_")]:
+        sessions[column] = ""
+    clients.to_csv(tmp_path / "c.csv", index=False)
+    sessions.to_csv(tmp_path / "s.csv", index=False)
+    outcome = _score(trained, tmp_path / "c.csv", tmp_path / "s.csv", tmp_path / "r.csv")
+    drift = outcome.drift
+    assert drift.alarm
+    alarms = set(drift.table.loc[drift.table["status"].eq("alarm"), "feature"])
+    assert {"age", "srs_total_last"} <= alarms
+    # rows that did not move stay quiet: attendance was not touched
+    status = drift.table.set_index("feature")["status"]
+    assert status["no_shows"] == "ok"
+    result = CliRunner().invoke(
+        app,
+        ["score", "--clients", str(tmp_path / "c.csv"), "--sessions", str(tmp_path / "s.csv"),
+         "--out", str(tmp_path / "cli.csv"), "--config", str(trained["root"] / "small-search.yaml")],
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "drift ALARM" in result.output and "srs_total_last" in result.output
+
+
+def test_a_tiny_caseload_is_not_judged_for_drift(trained, small, tmp_path):
+    outcome = _score(trained, *small, tmp_path / "r.csv")
+    assert outcome.drift is not None and not outcome.drift.judged
+    assert "Not judged: the batch has 2 rows" in outcome.drift.note

@@ -48,8 +48,42 @@ def test_training_registers_a_champion_with_metrics(trained):
 
 def test_model_has_a_signature_and_a_synthetic_input_example(trained):
     info = mlflow.models.get_model_info("models:/dropout-risk@champion")
-    assert info.signature is not None
-    assert "no_shows" in info.signature.inputs.input_names()
+    assert [p.name for p in info.signature.params.params] == ["as_of"]
+    local = mlflow.artifacts.download_artifacts(
+        "models:/dropout-risk@champion", dst_path=str(trained["root"] / "example")
+    )
+    example = mlflow.models.Model.load(local).load_input_example(local)
+    frame = example[0] if isinstance(example, tuple) else example
+    assert set(frame["table"]) == {"clients", "sessions"}
+    assert frame["client_id"].str.startswith("example-client-").all()
+
+
+def test_each_version_carries_a_model_card_and_its_provenance(trained):
+    import hashlib
+
+    outcome = trained["outcome"]
+    client = mlflow.MlflowClient(tracking_uri=trained["uri"])
+    number = outcome.model_version.rsplit(" v", 1)[1]
+    version = client.get_model_version("dropout-risk", number)
+    assert version.description.startswith(f"# Model card: dropout-risk version {number}")
+    sha = hashlib.sha256(Path(trained["clients"]).read_bytes()).hexdigest()
+    assert version.tags["data_fingerprint_clients"] == sha
+    assert version.tags["config_hash"] == client.get_run(outcome.run_id).data.params["config_hash"]
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=outcome.run_id, artifact_path="model_card", dst_path=str(trained["root"] / "mc")
+        )
+    )
+    html = (local / "model_card.html").read_text()
+    assert "Intended use" in html and sha in html
+    assert (local / "model_card.md").read_text() == version.description
+    # the card travels inside the deployable model too
+    model_dir = Path(
+        mlflow.artifacts.download_artifacts(
+            f"models:/dropout-risk/{number}", dst_path=str(trained["root"] / "mcm")
+        )
+    )
+    assert (model_dir / "artifacts" / "model_card.md").read_text() == version.description
 
 
 def test_no_client_id_reaches_params_metrics_tags_or_artifacts(trained):
@@ -69,7 +103,7 @@ def test_no_client_id_reaches_params_metrics_tags_or_artifacts(trained):
         )
     )
     for path in [*local.rglob("*"), *model_dir.rglob("*")]:
-        if path.is_file() and path.suffix in (".json", ".yaml", ".txt", ".csv", ".html", ""):
+        if path.is_file() and path.suffix in (".json", ".yaml", ".txt", ".csv", ".html", ".md", ""):
             text += path.read_text(errors="ignore")
     sample = ids.sample(200, random_state=0)
     leaked = [cid for cid in sample if cid in text]

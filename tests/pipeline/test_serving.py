@@ -1,0 +1,152 @@
+"""The registered model is the deployable unit: raw contract records in, risk-list rows out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from pipeline.errors import InputError
+from pipeline.score import RISK_LIST_COLUMNS, run_scoring
+from pipeline.serving import request_frame, score_request, split_request
+from tests.servers import free_port, stop_process_tree, wait_for_http
+
+
+def test_request_frame_and_split_request_round_trip():
+    clients = pd.DataFrame({"client_id": ["a", "b"], "therapist_id": ["t", "t"], "age": [30, 40]})
+    sessions = pd.DataFrame({"client_id": ["a"], "session_date": ["2026-01-05"], "status": ["attended"]})  # fmt: skip
+    frame = request_frame(clients, sessions)
+    assert frame.columns[0] == "table" and frame["table"].tolist() == ["clients"] * 2 + ["sessions"]
+    got_clients, got_sessions = split_request(frame)
+    pd.testing.assert_frame_equal(got_clients, clients, check_dtype=False)
+    pd.testing.assert_frame_equal(got_sessions, sessions, check_dtype=False)
+
+
+def test_a_request_without_the_table_column_or_with_another_table_is_refused():
+    with pytest.raises(InputError, match="the request has no column 'table'"):
+        split_request(pd.DataFrame({"client_id": ["a"]}))
+    frame = pd.DataFrame({"TABLE": ["clients", "visits"], "client_id": ["a", "b"]})
+    with pytest.raises(InputError, match=r"request row 2, column 'table': 'visits' is not a table"):
+        split_request(frame)
+
+
+def _raw_records(trained, n_clients: int = 40) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A few active clients' rows exactly as the files hold them (text)."""
+    clients = pd.read_csv(trained["clients"], dtype=str, keep_default_na=False)
+    sessions = pd.read_csv(trained["sessions"], dtype=str, keep_default_na=False)
+    active = clients[(clients["discharge_reason"] == "") & (clients["discharge_date"] == "")]
+    chosen = active.head(n_clients)
+    rows = sessions[sessions["client_id"].isin(chosen["client_id"])]
+    blank = lambda f: f.replace("", None)  # noqa: E731 - blank cells are missing values
+    return blank(chosen), blank(rows)
+
+
+def test_score_request_equals_the_score_command_on_the_same_clients(trained, tmp_path):
+    clients, sessions = _raw_records(trained)
+    as_of = pd.read_csv(trained["sessions"])["session_date"].max()
+    model = trained["outcome"].result.model
+    served = score_request(model, "dropout-risk v1", request_frame(clients, sessions), as_of=as_of)
+    assert list(served.columns) == RISK_LIST_COLUMNS
+    clients.to_csv(tmp_path / "c.csv", index=False)
+    sessions.to_csv(tmp_path / "s.csv", index=False)
+    scored = run_scoring(
+        tmp_path / "c.csv", tmp_path / "s.csv", tmp_path / "r.csv", trained["config"], as_of=as_of
+    ).risk_list
+    assert served["client_id"].tolist() == scored["client_id"].tolist()
+    risk = pd.to_numeric(served["risk"]).to_numpy()
+    pd.testing.assert_series_equal(
+        pd.Series(risk, name="risk"), scored["risk"].astype(float), check_exact=False, atol=1e-9
+    )
+    assert served["reason_1"].tolist() == scored["reason_1"].tolist()
+    # missing values are None (JSON null when served), never NaN
+    assert not any(isinstance(v, float) and v != v for v in served.to_numpy().ravel())
+
+
+def test_a_rejected_client_in_a_request_is_listed_with_the_reason(trained):
+    clients, sessions = _raw_records(trained, 3)
+    clients = clients.copy()
+    clients.iloc[0, clients.columns.get_loc("age")] = "240"
+    served = score_request(
+        trained["outcome"].result.model, "v", request_frame(clients, sessions), as_of=None
+    )
+    assert len(served) == 3
+    row = served[served["client_id"] == clients["client_id"].iloc[0]].iloc[0]
+    assert row["scored"] is False or row["scored"] == False  # noqa: E712 - numpy bool
+    assert "age" in row["not_scored_reason"] and "240" in row["not_scored_reason"]
+
+
+def test_the_registered_pyfunc_model_takes_raw_tables(trained):
+    model = mlflow.pyfunc.load_model("models:/dropout-risk@champion")
+    version = mlflow.MlflowClient().get_model_version_by_alias("dropout-risk", "champion")
+    clients, sessions = _raw_records(trained, 10)
+    rows = model.predict(request_frame(clients, sessions), params={"as_of": "2026-06-30"})
+    assert list(rows.columns) == RISK_LIST_COLUMNS and len(rows) == 10
+    assert set(rows["model_version"]) == {f"dropout-risk v{version.version}"}
+    # the input example logged with the model is synthetic
+    info = mlflow.models.get_model_info("models:/dropout-risk@champion")
+    assert info.signature.params.to_dict()[0]["name"] == "as_of"
+
+
+def _post(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+@pytest.mark.serving
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_invocations_with_raw_records(trained, tmp_path):
+    version = mlflow.MlflowClient().get_model_version_by_alias("dropout-risk", "champion").version
+    port = free_port()
+    bin_dir = str(Path(sys.executable).parent)
+    env = os.environ | {"PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    env["MLFLOW_TRACKING_URI"] = trained["uri"]
+    command = [
+        str(Path(bin_dir) / "mlflow"), "models", "serve", "-m", f"models:/dropout-risk/{version}",
+        "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port),
+    ]  # fmt: skip
+    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(
+        command, cwd=trained["root"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ping", 120, proc)
+        clients, sessions = _raw_records(trained, 5)
+        frame = request_frame(clients, sessions)
+        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        status, answer = _post(
+            f"http://127.0.0.1:{port}/invocations",
+            {"dataframe_records": records, "params": {"as_of": "2026-06-30"}},
+        )
+        assert status == 200, answer
+        rows = pd.DataFrame(answer["predictions"])
+        assert list(rows.columns) == RISK_LIST_COLUMNS
+        assert sorted(rows["client_id"]) == sorted(clients["client_id"])
+        scored = rows[rows["scored"]]
+        assert len(scored) and scored["risk"].between(0, 1).all()
+        assert scored["reason_1"].str.len().gt(0).all()
+        assert set(rows["model_version"]) == {f"dropout-risk v{version}"}
+        # a request that is not the contract's tables: 400 with the fix in the message
+        status, answer = _post(
+            f"http://127.0.0.1:{port}/invocations",
+            {"dataframe_records": [{"client_id": "x"}]},
+        )
+        assert status == 400
+        assert "no column 'table'" in answer.get("message", "")
+    finally:
+        stop_process_tree(proc)
+        log.close()
