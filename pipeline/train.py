@@ -223,7 +223,9 @@ def register_model(result: TrainingResult, config: Config, card) -> Registered:
         else:  # pragma: no cover - three registrations raced this one
             raise RuntimeError(f"could not register a version of {name}: others kept registering")
         mlflow.log_artifacts(str(Path(tmp) / "model_card"), artifact_path="model_card")
-        client.update_model_version(name, str(version), description=card_md.read_text("utf-8"))
+        client.update_model_version(
+            name, str(version), description=version_description(card_md.read_text("utf-8"))
+        )
         tags = {
             "config_hash": facts.config_hash,
             "data_fingerprint_clients": facts.data_fingerprint["clients"],
@@ -242,6 +244,23 @@ def register_model(result: TrainingResult, config: Config, card) -> Registered:
         )
         aliases.append(CHAMPION)
     return Registered(version=version, aliases=tuple(aliases))
+
+
+# registry stores cap a version's description (PostgreSQL: varchar(5000))
+DESCRIPTION_LIMIT = 5000
+
+
+def version_description(card: str, limit: int = DESCRIPTION_LIMIT) -> str:
+    """The model card as the version's description: whole when it fits, else its opening
+    sections cut at a line, with where the full card is."""
+    if len(card) <= limit:
+        return card
+    pointer = (
+        "\n\n… (shortened to fit the registry) The full model card is `model_card/model_card.md` "
+        "and `.html` in this version's run, and `artifacts/model_card.md` inside the model.\n"
+    )
+    head = card[: limit - len(pointer)]
+    return head[: head.rfind("\n")].rstrip() + pointer
 
 
 def card_facts(
