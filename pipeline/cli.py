@@ -176,6 +176,7 @@ def promote(
             outcome = run_promotion(clients, sessions, cfg, force=force)
         if outcome.note:
             console.print(outcome.note)
+        if not outcome.gates:
             return
         name = cfg.tracking.registered_model
         champion = f"v{outcome.champion_version}" if outcome.champion_version else "none"

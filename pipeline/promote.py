@@ -73,7 +73,8 @@ class PromotionOutcome:
 
     @property
     def decision(self) -> str:
-        if self.promoted and self.forced and not all(g.passed for g in self.gates):
+        failed = self.note or not all(g.passed for g in self.gates)
+        if self.promoted and self.forced and failed:
             return "promoted (forced)"
         return "promoted" if self.promoted else "refused"
 
@@ -288,6 +289,29 @@ def caseload_drift(tables, model, config: Config) -> DriftReport | None:
     return batch_drift(model, rows, config.drift)
 
 
+def _load_champion(name: str, version, config: Config, force: bool):
+    """The champion's model, or (None, why) when it cannot be compared and ``force`` is set.
+
+    A champion registered by an earlier dropout-risk may not load, or may not record its
+    held-out split; it cannot be compared fairly, so only ``--force`` replaces it.
+    """
+    if version is None:
+        return None, ""
+    try:
+        model = load_risk_model(f"models:/{name}/{version}", config).model
+        problem = "" if getattr(model, "split_", None) else "it does not record its held-out split"
+    except InputError as exc:
+        model, problem = None, str(exc)
+    if not problem:
+        return model, ""
+    if not force:
+        raise InputError(
+            f"the champion {name} v{version} cannot be compared with the challenger: {problem}. "
+            "Fix: promote with --force to replace it without a comparison (logged as forced)."
+        )
+    return None, f"champion v{version} not compared ({problem})"
+
+
 def run_promotion(
     clients_path: Path, sessions_path: Path, config: Config, *, force: bool = False
 ) -> PromotionOutcome:
@@ -318,7 +342,7 @@ def run_promotion(
             note=f"{name} v{new} is already the champion: nothing to promote.",
         )  # fmt: skip
     challenger = load_risk_model(f"models:/{name}/{new}", config).model
-    champion = None if old is None else load_risk_model(f"models:/{name}/{old}", config).model
+    champion, unusable = _load_champion(name, old, config, force)
     tables = load_inputs(clients_path, sessions_path, config)
     figures, _ = measure(tables, champion, challenger, config)
     drift = caseload_drift(tables, challenger, config)
@@ -334,7 +358,8 @@ def run_promotion(
         drift=drift,
         drift_champion=drift_champion,
     )
-    passed = all(g.passed for g in gates)
+    # a champion that could not be compared counts as a failed comparison: only --force
+    passed = all(g.passed for g in gates) and not unusable
     promoted = passed or force
 
     mlflow.set_experiment(config.tracking.experiment)
@@ -382,6 +407,7 @@ def run_promotion(
         challenger_version=new,
         run_id=run.info.run_id,
         figures=figures,
+        note=unusable,
     )
 
 

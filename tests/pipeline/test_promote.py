@@ -286,3 +286,34 @@ def test_promote_without_a_challenger_or_with_the_champion_itself(registry, tmp_
         assert "dropout-risk train" in result.output
     finally:
         registry["client"].set_registered_model_alias("dropout-risk", "challenger", "2")
+
+
+def test_a_champion_that_cannot_be_compared_is_replaced_only_with_force(registry, monkeypatch):
+    """E.g. registered by an earlier dropout-risk that did not record its held-out split."""
+    import copy
+
+    import pipeline.promote as promote
+    from pipeline.errors import InputError
+
+    real = promote.load_risk_model
+
+    def without_split(uri, config):
+        loaded = real(uri, config)
+        if uri.endswith("/1"):
+            model = copy.copy(loaded.model)
+            del model.split_
+            return type(loaded)(model=model, uri=loaded.uri, version_label=loaded.version_label)
+        return loaded
+
+    monkeypatch.setattr(promote, "load_risk_model", without_split)
+    _set_aliases(registry, champion="1", challenger="2")
+    with pytest.raises(InputError, match=r"champion dropout-risk v1 cannot be compared.*--force"):
+        run_promotion(registry["clients"], registry["sessions"], registry["config"])
+    assert _alias(registry, "champion") == "1"
+    forced = run_promotion(
+        registry["clients"], registry["sessions"], registry["config"], force=True
+    )
+    assert forced.decision == "promoted (forced)" and "not compared" in forced.note
+    assert _alias(registry, "champion") == "2"
+    run = registry["client"].get_run(forced.run_id)
+    assert run.data.params["forced"] == "true"
