@@ -233,7 +233,7 @@ def _print_training(outcome) -> None:
             f"{m['cal_intercept']:.3f}",
         )
 
-    row(f"champion: {r.selected}", r.test_metrics, r.test_intervals)
+    row(f"new model: {r.selected}", r.test_metrics, r.test_intervals)
     for name, metrics in r.baseline_metrics.items():
         row(f"baseline: {name}", metrics, {})
     stdout.print(table)

@@ -51,13 +51,14 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
             progress("comparing the new version (challenger) with the champion")
         try:
             promotion = run_promotion(clients, sessions, config)
-            promotion_note = f"{trained.model_version}: promotion {promotion.decision}" + (
-                ""
-                if promotion.promoted
-                else " ("
-                + ", ".join(g.name for g in promotion.gates if not g.passed)
-                + " gate failed; the champion is unchanged)"
-            )
+            if promotion.promoted:
+                promotion_note = f"{trained.model_version}: every gate passed, now the champion"
+            else:
+                failed = ", ".join(g.name for g in promotion.gates if not g.passed)
+                promotion_note = (
+                    f"{trained.model_version}: kept as challenger ({failed} gate failed; "
+                    "the champion is unchanged)"
+                )
         except InputError as exc:
             promotion_note = f"{trained.model_version}: not compared with the champion ({exc})"
     if progress:

@@ -385,7 +385,7 @@ h2.small{font-size:1rem;margin:.6rem 0 .2rem}
 .help{color:var(--muted);max-width:60rem}
 .counts{list-style:none;display:flex;flex-wrap:wrap;gap:.5rem 1.2rem;padding:0;margin:.5rem 0}
 .not-scored ul{margin:.2rem 0;padding-left:1.2rem}
-.drift ul{margin:.2rem 0;padding-left:1.2rem;list-style:none}
+.drift p{margin:.2rem 0}.drift ul{margin:.2rem 0;padding-left:1.2rem;list-style:none}
 .drift-alarm{border-left:4px solid #b3261e;padding-left:.6rem}
 .sr{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);
 white-space:nowrap}
