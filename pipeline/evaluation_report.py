@@ -717,6 +717,17 @@ def _decision(a: Assessment, figs: Mapping[str, bytes]) -> str:
     )
 
 
+# the by-landmark table's columns, here and in the model card
+LANDMARK_HEADERS = (
+    "landmark",
+    "episodes (weighted)",
+    "dropout rate",
+    "AUROC (95% CI)",
+    "calibration intercept",
+    "mean predicted risk",
+)
+
+
 def _landmarks(a: Assessment, figs: Mapping[str, bytes]) -> str:
     rows = [
         [
@@ -730,14 +741,7 @@ def _landmarks(a: Assessment, figs: Mapping[str, bytes]) -> str:
         for r in a.by_landmark.to_dict("records")
     ]
     table = _table(
-        [
-            "landmark",
-            "episodes (weighted)",
-            "dropout rate",
-            "AUROC (95% CI)",
-            "calibration intercept",
-            "mean predicted risk",
-        ],
+        LANDMARK_HEADERS,
         rows,
         "Champion by landmark",
     )

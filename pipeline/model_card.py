@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.assessment import AGE_BANDS, CHAMPION, POOLED_GROUP, Assessment
-from pipeline.evaluation_report import html_table
+from pipeline.evaluation_report import LANDMARK_HEADERS, html_table
 from pipeline.output import write_text
 
 MARKDOWN_NAME = "model_card.md"
@@ -496,18 +496,7 @@ def _performance(f: ModelCardFacts) -> list[_Block]:
                 "A landmark is the number of appointments seen when the risk was computed; "
                 "early landmarks carry less information, so a lower AUROC there is expected."
             ),
-            _table(
-                "Selected model by landmark",
-                [
-                    "landmark",
-                    "episodes (weighted)",
-                    "dropout rate",
-                    "AUROC (95% CI)",
-                    "calibration intercept",
-                    "mean predicted risk",
-                ],
-                landmark_rows,
-            ),
+            _table("Selected model by landmark", list(LANDMARK_HEADERS), landmark_rows),
         ]
     else:
         blocks.append(_Paragraph("No landmark was reached by enough clients to show."))
