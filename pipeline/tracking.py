@@ -68,6 +68,19 @@ def default_model_uri(config: Config) -> str:
 # the RiskModel inside the registered pyfunc model (pipeline.serving)
 RISK_MODEL_ARTIFACT = "risk_model"
 RISK_MODEL_FILE = "risk_model.skops"
+# the version tag holding that file's SHA-256, recorded at registration, checked at load
+CHECKSUM_TAG = "risk_model_sha256"
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def save_skops_model(model, path: Path) -> Path:
@@ -119,13 +132,17 @@ def alias_version(client, name: str, alias: str):
         return None
 
 
-def _resolve(uri: str, config: Config) -> tuple[str, str]:
-    """A registry URI (``models:/name@alias`` or ``models:/name/N``) as a fixed version."""
+def _resolve(uri: str, config: Config) -> tuple[str, str, str]:
+    """A registry URI (``models:/name@alias`` or ``models:/name/N``) as a fixed version.
+
+    Returns the fixed URI, its label and the SHA-256 of the model file recorded when the
+    version was registered ("" for paths and runs, which have no registry record).
+    """
     mlflow = configure(config)
     from mlflow.exceptions import MlflowException
 
     if not uri.startswith("models:/"):
-        return uri, uri
+        return uri, uri, ""
     ref = uri[len("models:/") :]
     client = mlflow.MlflowClient()
     try:
@@ -141,7 +158,11 @@ def _resolve(uri: str, config: Config) -> tuple[str, str]:
             "Fix: run `dropout-risk train` first, or pass --model with an existing model URI "
             "(or set MLFLOW_TRACKING_URI to the store that holds it)."
         ) from exc
-    return f"models:/{version.name}/{version.version}", f"{version.name} v{version.version}"
+    return (
+        f"models:/{version.name}/{version.version}",
+        f"{version.name} v{version.version}",
+        (version.tags or {}).get(CHECKSUM_TAG, ""),
+    )
 
 
 def load_risk_model(uri: str, config: Config) -> LoadedModel:
@@ -159,7 +180,7 @@ def load_risk_model(uri: str, config: Config) -> LoadedModel:
     mlflow = configure(config)
     from mlflow.exceptions import MlflowException
 
-    fixed, label = _resolve(uri, config)
+    fixed, label, expected = _resolve(uri, config)
     with tempfile.TemporaryDirectory(prefix="dropout-model-") as tmp:
         try:
             local = Path(fixed) if Path(fixed).is_dir() else None
@@ -171,6 +192,14 @@ def load_risk_model(uri: str, config: Config) -> LoadedModel:
             ) from exc
         packed = local / "artifacts" / RISK_MODEL_FILE
         if packed.is_file():
+            found = file_sha256(packed)
+            if expected and found != expected:
+                raise InputError(
+                    f"{label}: the model file does not match the checksum recorded when it was "
+                    f"registered (recorded sha256 {expected[:12]}…, found {found[:12]}…): it was "
+                    "changed after registration and is refused. Fix: restore the artifact store "
+                    "from a backup, or train and register a new version."
+                )
             model = load_skops_model(packed)
         elif (local / "model.skops").is_file():
             model = load_skops_model(local / "model.skops")

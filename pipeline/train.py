@@ -22,7 +22,7 @@ from models.training import InsufficientDataError, Progress, TrainingResult, tra
 from pipeline.config import Config
 from pipeline.errors import InputError
 from pipeline.ingest import read_table
-from pipeline.tracking import CHAMPION, configure, tracking_uri
+from pipeline.tracking import CHAMPION, CHECKSUM_TAG, configure, file_sha256, tracking_uri
 from pipeline.validation import ValidatedTables, validate_tables
 
 PIP_REQUIREMENTS_PACKAGES = (
@@ -152,14 +152,6 @@ class Registered:
     aliases: tuple[str, ...]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _next_version(client, name: str) -> int:
     versions = client.search_model_versions(f"name = '{name}'")
     return 1 + max((int(v.version) for v in versions), default=0)
@@ -230,7 +222,7 @@ def register_model(result: TrainingResult, config: Config, card) -> Registered:
             "config_hash": facts.config_hash,
             "data_fingerprint_clients": facts.data_fingerprint["clients"],
             "data_fingerprint_sessions": facts.data_fingerprint["sessions"],
-            "risk_model_sha256": _sha256(packed),
+            CHECKSUM_TAG: file_sha256(packed),
             "dropout_risk_version": md.version("dropout-risk"),
         }
     for key, value in tags.items():
@@ -308,7 +300,7 @@ def card_facts(
         temporal_note=result.temporal_note,
         methods=methods,
         config_hash=_fingerprint(config),
-        data_fingerprint={"clients": _sha256(inputs[0]), "sessions": _sha256(inputs[1])},
+        data_fingerprint={"clients": file_sha256(inputs[0]), "sessions": file_sha256(inputs[1])},
         features=families,
         landmarks=config.features.landmark_list(),
     )
