@@ -37,12 +37,51 @@ def _categorical_imputer() -> SimpleImputer:
     )
 
 
+# a category seen fewer times in training is pooled, and its name is not kept in the model
+MIN_CATEGORY_COUNT = 20
+RARE_CATEGORY = "other (rare)"
+
+
 def _one_hot() -> Pipeline:
     """Missing as its own level; levels seen fewer than 20 times and unseen ones pooled."""
     return make_pipeline(
         _categorical_imputer(),
-        OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False),
+        PoolRareCategories(min_count=MIN_CATEGORY_COUNT),
+        OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            min_frequency=MIN_CATEGORY_COUNT,
+            sparse_output=False,
+        ),
     )
+
+
+class PoolRareCategories(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Replace categories seen fewer than ``min_count`` times by one "other (rare)" level.
+
+    Unlike ``OneHotEncoder(min_frequency=...)``, which pools rare levels but still lists
+    their names in ``categories_``, only the frequent names are kept: a value that only a
+    few clients have (a free-text referral source, say) never travels with the model.
+    Unseen values at scoring time are pooled too. The missing level is always kept.
+    """
+
+    def __init__(self, min_count: int = MIN_CATEGORY_COUNT):
+        self.min_count = min_count
+
+    def fit(self, X, y=None):
+        values = validate_data(self, X, dtype=object, ensure_all_finite=False)
+        self.kept_ = []
+        for j in range(values.shape[1]):
+            names, counts = np.unique(values[:, j].astype(str), return_counts=True)
+            frequent = {str(n) for n, c in zip(names, counts, strict=True) if c >= self.min_count}
+            self.kept_.append(sorted(frequent | {MISSING_CATEGORY}))
+        return self
+
+    def transform(self, X):
+        values = validate_data(self, X, dtype=object, ensure_all_finite=False, reset=False)
+        out = values.astype(str).astype(object)
+        for j, kept in enumerate(self.kept_):
+            out[~np.isin(out[:, j], kept), j] = RARE_CATEGORY
+        return out
 
 
 def linear_preprocessor(

@@ -27,6 +27,7 @@ SKOPS_TRUSTED_TYPES = [
     "lightgbm.basic.Booster",
     "collections.OrderedDict",
     "models.candidates.FillNeverObserved",
+    "models.candidates.PoolRareCategories",
     "models.candidates.ClipToSeenRange",
     "models.constrained_logistic.SignConstrainedLogisticRegression",
     "numpy.dtype",

@@ -34,3 +34,18 @@ def test_encoded_columns_trace_back_to_their_feature():
     assert sorted(set(sources)) == ["no_shows", "site"]
     # value and missing indicator for no_shows; levels a, b and "not recorded" for site
     assert sources.count("no_shows") == 2 and sources.count("site") == 3
+
+
+def test_rare_categories_are_pooled_and_their_names_are_not_kept():
+    import numpy as np
+
+    from models.candidates import MISSING_CATEGORY, RARE_CATEGORY, PoolRareCategories
+
+    X = np.array([["court"] * 3 + ["self"] + ["not recorded"]], dtype=object).T
+    pool = PoolRareCategories(min_count=3).fit(X)
+    assert pool.kept_ == [sorted(["court", MISSING_CATEGORY])]
+    out = pool.transform(
+        np.array([["court"], ["self"], ["unseen"], ["not recorded"]], dtype=object)
+    )
+    assert out[:, 0].tolist() == ["court", RARE_CATEGORY, RARE_CATEGORY, "not recorded"]
+    assert "self" not in repr(pool.__dict__)
