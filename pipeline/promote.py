@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 
 from features.drift import DriftReport, cross_sections
-from features.labels import episode_labels
 from features.landmarks import landmark_examples, model_inputs
 from models.assessment import assess
 from models.evaluation import paired_auroc_difference
@@ -213,15 +212,9 @@ def _held_out_examples(
 
 def measure(tables, champion, challenger, config: Config) -> tuple[dict[str, float], int]:
     """Every figure the gates need, on the clients both models held out."""
-    sessions = tables.sessions
-    attended = sessions[sessions["status"].eq("attended")]
-    labels = episode_labels(
-        tables.clients,
-        last_attended=attended.groupby("client_id")["session_date"].max(),
-        extraction_date=sessions["session_date"].max() if len(sessions) else pd.NaT,
-        inactive_as_dropout=config.label.inactive_as_dropout,
-        inactive_days=config.label.inactive_days,
-    ).dropna()
+    from pipeline.train import episode_outcomes
+
+    labels = episode_outcomes(tables, config).dropna()
     landmarks = FeaturesConfig.model_validate(
         challenger.feature_settings["features"]
     ).landmark_list()

@@ -73,6 +73,14 @@ class Caseload:
     drift: DriftReport | None = None
 
 
+def parse_as_of(text: str, name: str) -> pd.Timestamp:
+    """An as-of date (a time part is ignored); ``name`` is how the caller calls it."""
+    stamp = pd.to_datetime(str(text), format="ISO8601", errors="coerce")
+    if pd.isna(stamp):
+        raise InputError(f"{name} {text!r} is not a date. Fix: use YYYY-MM-DD.")
+    return stamp.normalize()
+
+
 def rejected_path_for(out: Path) -> Path:
     """``<out stem>.rejected.csv`` beside the output (CONTRACT.md)."""
     out = Path(out)
@@ -368,10 +376,7 @@ def run_scoring(
             )
         as_of_ts = tables.sessions["session_date"].max()
     else:
-        as_of_ts = pd.to_datetime(as_of, format="ISO8601", errors="coerce")
-        if pd.isna(as_of_ts):
-            raise InputError(f"--as-of {as_of!r} is not a date. Fix: use YYYY-MM-DD.")
-        as_of_ts = as_of_ts.normalize()
+        as_of_ts = parse_as_of(as_of, "--as-of")
     caseload = score_caseload(tables, loaded, as_of_ts, config.scoring.tiers, drift=config.drift)
     risk_list = caseload.risk_list
     write_table(risk_list, out)

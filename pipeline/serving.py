@@ -102,7 +102,7 @@ def score_request(
         The risk-list columns of CONTRACT.md, one row per active client in the request;
         missing values are None (JSON null when served), not NaN.
     """
-    from pipeline.score import score_caseload
+    from pipeline.score import parse_as_of, score_caseload
     from pipeline.tracking import LoadedModel
     from pipeline.validation import validate_tables
 
@@ -116,10 +116,7 @@ def score_request(
         sessions_file=REQUEST_FILES["sessions"],
     )
     if as_of:
-        as_of_ts = pd.to_datetime(str(as_of), format="ISO8601", errors="coerce")
-        if pd.isna(as_of_ts):
-            raise InputError(f"as_of {as_of!r} is not a date. Fix: use YYYY-MM-DD.")
-        as_of_ts = as_of_ts.normalize()
+        as_of_ts = parse_as_of(as_of, "as_of")
     elif len(tables.sessions):
         as_of_ts = tables.sessions["session_date"].max()
     else:

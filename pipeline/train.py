@@ -63,23 +63,27 @@ def load_inputs(clients_path: Path, sessions_path: Path, config: Config) -> Vali
     )
 
 
-def labelled_landmarks(tables: ValidatedTables, config: Config) -> tuple[pd.DataFrame, pd.Series]:
-    """Landmark examples of the labelled episodes, and every episode's label.
+def episode_outcomes(tables: ValidatedTables, config: Config) -> pd.Series:
+    """Every episode's label (1 dropout, 0 completed, NaN none), as the contract defines it.
 
     The extraction date (for the optional inactivity label) is the latest session date.
     """
     sessions = tables.sessions
-    extraction = sessions["session_date"].max() if len(sessions) else pd.NaT
     attended = sessions[sessions["status"].eq("attended")]
-    labels = episode_labels(
+    return episode_labels(
         tables.clients,
         last_attended=attended.groupby("client_id")["session_date"].max(),
-        extraction_date=extraction,
+        extraction_date=sessions["session_date"].max() if len(sessions) else pd.NaT,
         inactive_as_dropout=config.label.inactive_as_dropout,
         inactive_days=config.label.inactive_days,
     )
+
+
+def labelled_landmarks(tables: ValidatedTables, config: Config) -> tuple[pd.DataFrame, pd.Series]:
+    """Landmark examples of the labelled episodes, and every episode's label."""
+    labels = episode_outcomes(tables, config)
     labelled = tables.clients[tables.clients["client_id"].isin(labels.dropna().index)]
-    examples = landmark_examples(labelled, sessions, config.instruments, config.features)
+    examples = landmark_examples(labelled, tables.sessions, config.instruments, config.features)
     return examples, labels
 
 
