@@ -6,7 +6,8 @@
    the single-family baselines (fitted on the same 20,000) are measured on the 4,000.
    Targets (issue 3): AUROC at least 0.03 above the best single-family baseline,
    calibration slope within 0.9-1.1 and intercept within +-0.05.
-2. Training time on 50,000 episodes, search included (target: under 10 minutes on 2 cores).
+2. Training time on 100,000 historical episodes, search included (target: under 15 minutes
+   on 2 cores; issue 6. Issue 3's target was 50,000 episodes in 10 minutes).
 3. Scoring time for the active caseload of the 4,000 held-out clients (median of repeats).
 
 Usage: python bench/run.py [--quality-clients N] [--held-out N] [--train-time-clients N]
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TRAIN_TARGET_MINUTES = 15
 
 
 def _split_cohort(src: Path, dst_train: Path, dst_test: Path, n_test: int, seed: int) -> None:
@@ -125,7 +127,8 @@ def training_time(work: Path, cfg, n_clients: int, seed: int) -> dict:
         "seconds": seconds,
         "selected_candidate": trained.result.selected,
         "search": trained.result.search,
-        "under_10_minutes": bool(seconds < 600),
+        "target_minutes": TRAIN_TARGET_MINUTES,
+        "under_target": bool(seconds < TRAIN_TARGET_MINUTES * 60),
     }
 
 
@@ -158,8 +161,13 @@ def main() -> None:
         default=[2611, 2612, 2613],
         help="cohort seeds; the first is the headline, the others show the spread",
     )
-    parser.add_argument("--train-time-clients", type=int, default=50000)
+    parser.add_argument("--train-time-clients", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--training-time-only",
+        action="store_true",
+        help="measure only the training time (keeps the other figures in results.json)",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="dropout-bench-"))
@@ -172,6 +180,13 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}",
     }
+    if args.training_time_only:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow-time.db'}"
+        results["training_time"] = training_time(
+            work, cfg, args.train_time_clients, args.quality_seeds[0] + 100
+        )
+        _merge_and_print_training(results)
+        return
     runs = []
     for i, seed in enumerate(args.quality_seeds):
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / f'mlflow-{seed}.db'}"
@@ -203,7 +218,9 @@ def main() -> None:
         )
 
     out = ROOT / "bench" / "results.json"
-    out.write_text(json.dumps(results, indent=2))
+    # bench/scale.py keeps its own section ("scale") in the same file
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    out.write_text(json.dumps({**previous, **results}, indent=2))
     q = results["quality"]
     print(f"machine: {results['machine']}")
     print(
@@ -244,12 +261,25 @@ def main() -> None:
         f"over {s['repeats']} runs"
     )
     if "training_time" in results:
-        t = results["training_time"]
-        print(
-            f"training on {t['clients']} clients ({t['appointments']} appointments, "
-            f"{t['labelled_episodes']} labelled episodes), search included: "
-            f"{t['seconds'] / 60:.1f} min ({'under' if t['under_10_minutes'] else 'OVER'} 10)"
-        )
+        _print_training(results["training_time"])
+    print(f"wrote {out}")
+
+
+def _print_training(t: dict) -> None:
+    print(
+        f"training on {t['clients']} clients ({t['appointments']} appointments, "
+        f"{t['labelled_episodes']} labelled episodes), search included: "
+        f"{t['seconds'] / 60:.1f} min ({'under' if t['under_target'] else 'OVER'} "
+        f"{t['target_minutes']})"
+    )
+
+
+def _merge_and_print_training(results: dict) -> None:
+    out = ROOT / "bench" / "results.json"
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    previous["training_time"] = {**results["training_time"], "machine": results["machine"]}
+    out.write_text(json.dumps(previous, indent=2))
+    _print_training(results["training_time"])
     print(f"wrote {out}")
 
 

@@ -82,6 +82,44 @@ def _scale_trajectory(
     )
 
 
+def carry_forward(
+    part: pd.DataFrame, index: pd.Index, by: np.ndarray, rows: np.ndarray
+) -> pd.DataFrame:
+    """A grouped forward fill of ``part`` over all appointments, read at ``rows`` only.
+
+    ``part`` holds values on some of the appointments (those with a rating); the result
+    gives each requested row the latest non-missing value of every column on or before it
+    within its client, as ``part.reindex(index).groupby(by).ffill()`` would, without
+    building that frame for every appointment.
+
+    Parameters
+    ----------
+    part
+        Float columns on a subset of ``index`` (in the same order).
+    index
+        The index of all appointments, sorted by client and date.
+    by
+        The client of each appointment (aligned with ``index``).
+    rows
+        Positions (sorted) of the appointments wanted.
+    """
+    n = len(index)
+    pos = index.get_indexer(part.index)
+    filled = part.groupby(by[pos], sort=False).ffill().to_numpy(dtype=float)
+    # for every appointment, the latest position at or before it that has a value in part
+    marker = np.full(n, -1, dtype=np.int64)
+    marker[pos] = pos
+    latest = np.maximum.accumulate(marker) if n else marker
+    src = latest[rows]
+    valid = src >= 0
+    valid[valid] = by[src[valid]] == by[rows[valid]]  # not another client's rating
+    row_of = np.full(n, -1, dtype=np.int64)
+    row_of[pos] = np.arange(len(pos))
+    out = np.full((len(rows), part.shape[1]), np.nan)
+    out[valid] = filled[row_of[src[valid]]]
+    return pd.DataFrame(out, index=index[rows], columns=part.columns)
+
+
 def alliance_prefix(
     sessions: pd.DataFrame,
     session_number: pd.Series,
@@ -91,8 +129,9 @@ def alliance_prefix(
     srs_cutoff: float,
     ors_cutoff: float,
     slope_window: int,
+    rows: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Alliance and ORS features for every appointment row.
+    """Alliance and ORS features for every appointment row (or the ``rows`` asked for).
 
     Parameters
     ----------
@@ -107,19 +146,28 @@ def alliance_prefix(
         SRS alliance-concern and ORS clinical cut-offs from the instrument config.
     slope_window
         Number of most recent ratings the slope is taken over.
+    rows
+        Positions of the appointments to describe (sorted); default all. Every value is
+        still computed from all appointments before each row.
 
     Returns
     -------
     pandas.DataFrame
-        Model columns ``<scale>_<stat>``, ``srs_below_cutoff``, ``srs_share_below_cutoff``,
+        One row per requested appointment (index: theirs). Model columns ``<scale>_<stat>``, ``srs_below_cutoff``, ``srs_share_below_cutoff``,
         ``ors_last``, ``ors_change``, ``ors_clinical`` and ``ctx_*`` context columns.
     """
     by = sessions["client_id"].to_numpy()
+    rows = np.arange(len(sessions)) if rows is None else np.asarray(rows, dtype=np.int64)
     parts: list[pd.DataFrame] = []
+
+    def add(part: pd.DataFrame) -> None:
+        # carry the latest known rating state over appointments that had none
+        parts.append(carry_forward(part, sessions.index, by, rows))
+
     for scale in ALLIANCE_SCALES:
         drop = srs_rupture_drop if scale == "srs_total" else wai_rupture_drop
         traj = _scale_trajectory(sessions[scale], by, session_number, drop, slope_window)
-        parts.append(traj.add_prefix(f"{scale}_"))
+        add(traj.add_prefix(f"{scale}_"))
 
     srs = sessions["srs_total"]
     srs_rated = srs.notna()
@@ -130,13 +178,13 @@ def alliance_prefix(
             "srs_share_below_cutoff": below.fillna(0).groupby(by, sort=False).cumsum()
             / srs_rated.astype(float).groupby(by, sort=False).cumsum().replace(0, np.nan),
         }
-    ).where(srs_rated)
-    parts.append(srs_extra)
+    )
+    add(srs_extra[srs_rated.to_numpy()])
 
     ors = sessions["ors_total"]
     ors_rated = ors.notna().to_numpy()
     ors_first = ors[ors_rated].groupby(by[ors_rated], sort=False).transform("first")
-    parts.append(
+    add(
         pd.DataFrame(
             {
                 "ors_last": ors[ors_rated],
@@ -146,9 +194,7 @@ def alliance_prefix(
             }
         )
     )
-    rated_values = pd.concat(parts, axis=1).reindex(sessions.index)
-    # carry the latest known rating state over appointments that had none
-    return rated_values.groupby(by, sort=False).ffill()
+    return pd.concat(parts, axis=1)
 
 
 def alliance_level(prefix: pd.DataFrame, instruments) -> pd.Series:

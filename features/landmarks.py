@@ -12,6 +12,8 @@ function of the client's appointments, so a later appointment can never change i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -38,6 +40,7 @@ def appointment_prefix(
     features: FeaturesConfig,
     *,
     keep_ratings: bool = False,
+    at: str | Sequence[int] = "all",
 ) -> pd.DataFrame:
     """One row per appointment describing everything known up to and including it.
 
@@ -50,6 +53,11 @@ def appointment_prefix(
     keep_ratings
         Also return each appointment's ``status`` and its own ratings (``rated_<scale>``),
         for showing a client's trajectory.
+    at
+        Which appointments to describe: ``"all"``, ``"last"`` (each client's latest) or
+        appointment numbers (the landmarks: each client's 1st, 2nd, ... appointment).
+        Each row is still built from every appointment before it; asking only for the rows
+        needed saves the time and memory of the others.
 
     Returns
     -------
@@ -65,23 +73,42 @@ def appointment_prefix(
     intake = pd.Series(clients["intake_date"].to_numpy(), index=clients["client_id"].to_numpy())
     # reindex rather than map: map cannot cast an empty date Series (no clients at all)
     scored["intake_date"] = intake.reindex(scored["client_id"].to_numpy()).to_numpy()
-    attendance = attendance_prefix(scored)
+    # the features group by client many times: integer codes (rows are sorted by client, so
+    # a new code starts where the id changes) are hashed far faster than id strings
+    ids = scored["client_id"].to_numpy()
+    codes = np.cumsum(np.r_[False, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, np.int64)
+    grouped = scored.assign(client_id=codes)
+    attendance = attendance_prefix(grouped)
+    if isinstance(at, str) and at == "all":
+        rows = np.arange(len(scored))
+    elif isinstance(at, str) and at == "last":
+        rows = np.flatnonzero(np.r_[codes[1:] != codes[:-1], True]) if len(codes) else codes
+    elif isinstance(at, str):
+        raise ValueError(f"at must be 'all', 'last' or appointment numbers, got {at!r}")
+    else:
+        rows = np.flatnonzero(attendance["appointments"].isin(list(at)).to_numpy())
     alliance = alliance_prefix(
-        scored,
+        grouped,
         attendance["session_number"],
         wai_rupture_drop=instruments.wai.rupture_drop,
         srs_rupture_drop=instruments.srs.rupture_drop,
         srs_cutoff=instruments.srs.cutoff,
         ors_cutoff=instruments.ors.cutoff,
         slope_window=features.slope_window,
+        rows=rows,
     )
     prefix = pd.concat(
-        [scored[["client_id", "session_date", "intake_date"]], attendance, alliance], axis=1
+        [
+            scored[["client_id", "session_date", "intake_date"]].iloc[rows],
+            attendance.iloc[rows],
+            alliance,
+        ],
+        axis=1,
     )
     if keep_ratings:
-        prefix["status"] = scored["status"].to_numpy()
+        prefix["status"] = scored["status"].to_numpy()[rows]
         for scale in (*ALLIANCE_SCALES, "ors_total"):
-            prefix[f"rated_{scale}"] = scored[scale].to_numpy(dtype=float)
+            prefix[f"rated_{scale}"] = scored[scale].to_numpy(dtype=float)[rows]
     prefix["alliance_level"] = alliance_level(prefix, instruments)
     prefix["low_alliance_x_misses"] = low_alliance_with_misses(
         prefix["alliance_level"], prefix["no_shows"] + prefix["late_cancels"]
@@ -126,8 +153,9 @@ def landmark_examples(
     pandas.DataFrame
         Key columns, ``weight``, the model features and ``ctx_*`` context columns.
     """
-    prefix = appointment_prefix(clients, sessions, instruments, features)
-    rows = prefix[prefix["appointments"].isin(features.landmark_list())].copy()
+    landmarks = features.landmark_list()
+    prefix = appointment_prefix(clients, sessions, instruments, features, at=landmarks)
+    rows = prefix[prefix["appointments"].isin(landmarks)].copy()
     rows["landmark"] = rows["appointments"].astype(int)
     rows["cutoff_date"] = rows["session_date"]
     out = _complete(rows, clients)
@@ -148,8 +176,7 @@ def asof_examples(
     as not scored).
     """
     known = sessions[sessions["session_date"] <= as_of]
-    prefix = appointment_prefix(clients, known, instruments, features)
-    last = prefix.groupby("client_id", sort=False).tail(1).copy()
+    last = appointment_prefix(clients, known, instruments, features, at="last")
     last["landmark"] = last["appointments"].astype(int)
     last["cutoff_date"] = as_of
     return _complete(last, clients)

@@ -94,6 +94,12 @@ class MonotoneLightGBM(ClassifierMixin, BaseEstimator):
         values = validate_data(
             self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False
         )
+        from models.tree_shap import lightgbm_trees, tree_shap
+
+        trees = lightgbm_trees(self.model_.booster_)
+        if trees is not None:
+            # the same values as pred_contrib (a test checks), per pattern of split directions
+            return tree_shap(*trees, values)
         out = self.model_.predict(values, raw_score=True, pred_contrib=True)
         return out[:, :-1], float(out[0, -1]) if len(out) else 0.0
 

@@ -20,6 +20,7 @@ from sklearn.model_selection import StratifiedKFold
 from features.history import with_history
 from features.schema import FEATURE_NAMES, MODEL_INPUTS
 from models.candidates import encoded_feature_sources
+from models.tree_shap import hist_gradient_boosting_trees, tree_shap
 
 
 def _fit_calibrator(method: str, margin: np.ndarray, y: np.ndarray, w: np.ndarray):
@@ -229,8 +230,13 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         elif self.kind_ == "lightgbm":
             values, base_value = classifier.contributions(encoded)
             base = np.full(len(encoded), base_value)
+        elif hasattr(classifier, "_predictors"):  # HistGradientBoostingClassifier
+            # shap's exact path-dependent values, computed per pattern of split directions
+            trees, raw_base = hist_gradient_boosting_trees(classifier)
+            values, base_value = tree_shap(trees, raw_base, encoded)
+            base = np.full(len(encoded), base_value)
         else:
-            import shap  # heavy import, only when tree explanations are asked for
+            import shap  # heavy import, only for a tree model the fast path does not know
 
             explainer = shap.TreeExplainer(classifier)
             values = np.asarray(explainer.shap_values(encoded, check_additivity=False), dtype=float)

@@ -99,15 +99,34 @@ def synth(
 
 
 @app.command()
-def validate(clients: ClientsOpt, sessions: SessionsOpt, config: ConfigOpt = None) -> None:
+def validate(
+    clients: ClientsOpt,
+    sessions: SessionsOpt,
+    config: ConfigOpt = None,
+    problems: Annotated[
+        Path | None,
+        typer.Option(
+            "--problems",
+            help="also write every problem (file, row, column, value, reason) to this "
+            ".csv or .parquet file; the screen shows the first 200",
+        ),
+    ] = None,
+) -> None:
     """Report every problem in the inputs; exit 0 when there are none."""
     with _exit_statuses():
+        from pipeline.output import write_table
+        from pipeline.score import rejected_rows
         from pipeline.train import load_inputs
 
+        if problems is not None and problems.suffix.lower() not in (".csv", ".parquet", ".pq"):
+            _fail(f"{problems}: unknown format. Fix: end --problems in .csv or .parquet.", 2)
         cfg = load_config(config)
         tables = load_inputs(clients, sessions, cfg)
         _report_extra_columns(tables.extra_columns)
         issues = tables.issues
+        if problems is not None:
+            write_table(rejected_rows(tables), problems)
+            console.print(f"every problem: {problems}")
         if not len(issues):
             console.print(
                 f"ok: {tables.n_client_rows} client rows and {tables.n_session_rows} session rows, no problems"
@@ -120,7 +139,8 @@ def validate(clients: ClientsOpt, sessions: SessionsOpt, config: ConfigOpt = Non
             )
         stdout.print(table)
         if len(issues) > 200:
-            console.print(f"... and {len(issues) - 200} more")
+            more = f"... and {len(issues) - 200} more"
+            console.print(more if problems else f"{more} (--problems F.csv writes them all)")
         _fail(
             f"{len(issues)} problems found in the inputs (rows with problems are rejected by train and score)",
             3,
@@ -277,7 +297,14 @@ def score(
 
         cfg = load_config(config)
         outcome = run_scoring(
-            clients, sessions, out, cfg, as_of=as_of, model_uri=model, strict=strict
+            clients,
+            sessions,
+            out,
+            cfg,
+            as_of=as_of,
+            model_uri=model,
+            strict=strict,
+            details=report is not None,  # trajectories and full explanations: the page only
         )
         _report_extra_columns(outcome.extra_columns)
         _print_scoring(outcome)

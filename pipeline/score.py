@@ -13,7 +13,7 @@ from features.drift import DriftReport, compare
 from features.labels import active_mask
 from features.landmarks import appointment_prefix, asof_examples, model_inputs
 from features.schema import ALLIANCE_SCALES
-from models.reasons import reason_templates, top_reasons
+from models.reasons import RowReader, reason_templates, top_reasons
 from pipeline.config import Config, DriftConfig, FeaturesConfig, InstrumentsConfig, TiersConfig
 from pipeline.errors import InputError, RejectedRowsError
 from pipeline.ingest import read_table
@@ -79,6 +79,31 @@ def parse_as_of(text: str, name: str) -> pd.Timestamp:
     if pd.isna(stamp):
         raise InputError(f"{name} {text!r} is not a date. Fix: use YYYY-MM-DD.")
     return stamp.normalize()
+
+
+def default_as_of(sessions: pd.DataFrame, sessions_file: str, today=None) -> pd.Timestamp:
+    """The latest appointment date, unless it lies after today (a typo, e.g. 2099).
+
+    One mistyped year would otherwise score the whole caseload as of that year, with
+    every client's time since the last session counted up to it.
+
+    Raises
+    ------
+    InputError
+        When the latest appointment is after today, naming its row, with the fix.
+    """
+    today = pd.Timestamp.now().normalize() if today is None else pd.Timestamp(today)
+    dates = sessions["session_date"]
+    latest = dates.max()
+    if latest > today:
+        at = dates.idxmax()
+        row = sessions.loc[at, "row"] if "row" in sessions else at + 1
+        raise InputError(
+            f"{sessions_file}: row {row}, column session_date: {latest:%Y-%m-%d} is after "
+            f"today ({today:%Y-%m-%d}), so the latest appointment cannot be the default as-of "
+            "date. Fix: correct that date, or pass --as-of YYYY-MM-DD to score as of a date."
+        )
+    return latest
 
 
 def rejected_path_for(out: Path) -> Path:
@@ -170,7 +195,7 @@ def _explanations(
     names = np.array(points.columns)
     values = points.to_numpy()
     order = np.argsort(-np.abs(values), axis=1, kind="stable")
-    records = examples.to_dict("records")
+    records = RowReader(examples)
     out = {}
     for i, client in enumerate(examples.index):
         # features that read the same (e.g. three ORS features of a client with no ORS
@@ -336,8 +361,13 @@ def run_scoring(
     as_of: str | None = None,
     model_uri: str | None = None,
     strict: bool = False,
+    details: bool = True,
 ) -> ScoreOutcome:
     """Read, validate, score and write the risk list and its rejection report.
+
+    ``details`` also builds each scored client's trajectory and full explanation, which
+    only the HTML page shows (``ScoreOutcome.details``); a batch job without a page
+    passes False and saves most of the time per client.
 
     Raises
     ------
@@ -374,10 +404,12 @@ def run_scoring(
             raise InputError(
                 f"{Path(sessions_path).name}: no usable appointments, so there is no default as-of date. Fix: pass --as-of YYYY-MM-DD."
             )
-        as_of_ts = tables.sessions["session_date"].max()
+        as_of_ts = default_as_of(tables.sessions, Path(sessions_path).name)
     else:
         as_of_ts = parse_as_of(as_of, "--as-of")
-    caseload = score_caseload(tables, loaded, as_of_ts, config.scoring.tiers, drift=config.drift)
+    caseload = score_caseload(
+        tables, loaded, as_of_ts, config.scoring.tiers, details=details, drift=config.drift
+    )
     risk_list = caseload.risk_list
     write_table(risk_list, out)
     drift_file = None

@@ -146,7 +146,9 @@ def _rescale(x: np.ndarray, lo0: float, hi0: float, lo: float, hi: float) -> np.
 # --------------------------------------------------------------------------------------
 
 
-def _draw_clients(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _draw_clients(
+    n: int, rng: np.random.Generator, window_days: int = _INTAKE_WINDOW_DAYS
+) -> dict[str, np.ndarray]:
     """Intake attributes, site, therapist and the therapist's characteristics."""
     n_sites = len(_SITES)
     site_w = np.array([s.weight for s in _SITES])
@@ -196,10 +198,10 @@ def _draw_clients(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     gender = np.array(_GENDERS, dtype=object)[_choice_index(rng, gender_p)]
     gender[rng.random(n) < 0.01] = None  # optional column, sometimes left blank
 
-    # Intakes over ~2.5 years; the network grows, so recent months are busier (density
+    # Intakes over ~2.5 years (or ``window_days``); the network grows, so recent months are busier (density
     # doubles across the window: inverse CDF of a density proportional to 1 + t).
     t = -1.0 + np.sqrt(1.0 + 3.0 * rng.random(n))
-    intake_day = -np.rint((1.0 - t) * _INTAKE_WINDOW_DAYS).astype(np.int64)
+    intake_day = -np.rint((1.0 - t) * window_days).astype(np.int64)
     return {
         "site": site,
         "therapist": therapist,
@@ -528,6 +530,7 @@ def generate_cohort(
     seed: int,
     instruments: InstrumentsConfig,
     extraction_date: str = "2026-06-30",
+    intake_window_days: int = _INTAKE_WINDOW_DAYS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Generate a synthetic cohort of treatment episodes and their appointments.
 
@@ -549,6 +552,10 @@ def generate_cohort(
     extraction_date
         ISO date of the export. Intakes fall in the 2.5 years before it; nothing after it
         is recorded and episodes not closed by then are active.
+    intake_window_days
+        How many days before the extraction date the intakes fall in (default about 2.5
+        years). A short window gives a caseload that is mostly active, as the scoring
+        benchmark needs.
 
     Returns
     -------
@@ -561,10 +568,13 @@ def generate_cohort(
     Raises
     ------
     ValueError
-        When ``n_clients`` is below 1 or ``extraction_date`` is not an ISO date.
+        When ``n_clients`` or ``intake_window_days`` is below 1 or ``extraction_date`` is
+        not an ISO date.
     """
     if n_clients < 1:
         raise ValueError(f"n_clients must be at least 1, got {n_clients}")
+    if intake_window_days < 1:
+        raise ValueError(f"intake_window_days must be at least 1, got {intake_window_days}")
     try:
         origin = np.datetime64(pd.Timestamp(extraction_date).date(), "D")
     except (ValueError, TypeError) as exc:
@@ -573,7 +583,7 @@ def generate_cohort(
         ) from exc
 
     rng = np.random.default_rng(seed)
-    c = _draw_clients(n_clients, rng)
+    c = _draw_clients(n_clients, rng, intake_window_days)
     rows, end_day, reason = _simulate(c, rng)
 
     # Client ids follow intake order, as a clinic's running numbers would.

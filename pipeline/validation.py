@@ -766,15 +766,19 @@ def _passes(fails: Callable[[pd.Series], pd.Series]) -> Callable[[pd.Series], pd
 
 
 def _as_written(values: pd.Series) -> pd.Series:
-    """The values as the user wrote them: text unchanged, typed values as text."""
+    """The values as the user wrote them: text unchanged, typed values as text.
+
+    A blank (missing) cell is the empty string, as written, never the text "nan".
+    """
+    blank = values.isna().to_numpy(dtype=bool)
     if pd.api.types.is_datetime64_any_dtype(values):
         text = values.dt.strftime("%Y-%m-%d %H:%M:%S").str.replace(" 00:00:00", "", regex=False)
-        return text.astype("str")
+        return text.astype("str").mask(blank, "")
     if pd.api.types.is_float_dtype(values):
         whole = values.dropna()
         if (whole == np.floor(whole)).all():
             values = values.astype("Int64")  # 240.0 from Parquet reads as 240
-    return values.astype("str")
+    return values.astype("str").mask(blank, "")
 
 
 def _empty_issues() -> pd.DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from features.landmarks import landmark_examples
@@ -68,3 +70,19 @@ def test_ors_level_change_and_clinical_range(config):
     ex = _rows(config, ["attended"] * 3, ors_total=[18, 22, 27])
     assert ex.loc[3, "ors_change"] == 9 and ex.loc[3, "ors_clinical"] == 0
     assert ex.loc[1, "ors_clinical"] == 1
+
+
+def test_carry_forward_reads_the_latest_value_of_the_same_client_only():
+    from features.alliance import carry_forward
+
+    index = pd.RangeIndex(6)
+    by = np.array(["A", "A", "A", "B", "B", "B"], dtype=object)
+    # ratings at A's 1st and 3rd appointments (a gap in one column) and at B's 2nd
+    part = pd.DataFrame({"x": [1.0, np.nan, 7.0], "y": [2.0, 3.0, 4.0]}, index=[0, 2, 4])
+    out = carry_forward(part, index, by, np.arange(6))
+    expected = part.reindex(index).groupby(by, sort=False).ffill()
+    pd.testing.assert_frame_equal(out, expected)
+    # B's first appointment comes before any rating of B: nothing from A leaks into it
+    assert np.isnan(out.loc[3, "x"])
+    some = carry_forward(part, index, by, np.array([2, 5]))
+    pd.testing.assert_frame_equal(some, expected.iloc[[2, 5]])

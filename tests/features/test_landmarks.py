@@ -129,3 +129,25 @@ def test_model_inputs_have_declared_columns_and_types(cohort, config):
     assert list(X.columns) == list(MODEL_INPUTS)
     assert not set(HISTORY_FEATURES) & set(X.columns)  # the model adds those itself
     assert not pd.api.types.is_numeric_dtype(X["site"]) and X["no_shows"].dtype == float
+
+
+def test_describing_only_some_appointments_gives_the_same_rows(cohort, config):
+    from features.landmarks import appointment_prefix
+
+    clients, sessions = cohort
+    args = (clients, sessions, config.instruments, config.features)
+    every = appointment_prefix(*args)
+    last = appointment_prefix(*args, at="last")
+    expected_last = every.groupby("client_id", sort=False).tail(1)
+    pd.testing.assert_frame_equal(last, expected_last)
+    chosen = appointment_prefix(*args, at=[2, 5])
+    pd.testing.assert_frame_equal(chosen, every[every["appointments"].isin([2, 5])])
+    assert set(chosen["appointments"]) == {2.0, 5.0}
+
+
+def test_unknown_choice_of_appointments_is_refused(cohort, config):
+    from features.landmarks import appointment_prefix
+
+    clients, sessions = cohort
+    with pytest.raises(ValueError, match="'first'"):
+        appointment_prefix(clients, sessions, config.instruments, config.features, at="first")

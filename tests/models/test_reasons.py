@@ -103,3 +103,29 @@ def test_intake_attributes_read_as_plain_facts(example, config):
 def test_every_feature_has_words(config):
     templates = reason_templates(feature_settings(config))
     assert set(FEATURE_NAMES) <= set(templates)
+
+
+def test_row_reader_reads_what_to_dict_gives():
+    from models.reasons import RowReader
+
+    frame = pd.DataFrame(
+        {
+            "count": [1, 2],
+            "level": [4.2, np.nan],
+            "site": pd.array(["north", None], dtype="string"),
+            "flag": [True, False],
+        }
+    )
+    rows = RowReader(frame)
+    assert len(rows) == 2
+    for i, record in enumerate(frame.to_dict("records")):
+        for name, value in record.items():
+            got = rows[i][name]
+            if isinstance(value, float) and np.isnan(value):
+                assert np.isnan(got)
+            elif value is pd.NA:
+                assert got is None
+            else:
+                assert got == value
+    assert rows[1].get("missing", "default") == "default"
+    assert "level" in rows[0] and "missing" not in rows[0]

@@ -159,6 +159,35 @@ def test_validate_bad_row_exits_3_with_its_reason(one_bad_row):
     assert "1 problems found in the inputs" in text
 
 
+def test_validate_writes_every_problem_when_asked(tmp_path, clean):
+    rows = [_client("A")] + [_client(f"B{i}", age="240") for i in range(205)]
+    clients = _write(tmp_path / "clients.csv", rows)
+    problems = tmp_path / "problems.csv"
+    result = _invoke(
+        "validate", "--clients", clients, "--sessions", clean[1], "--problems", problems
+    )
+    assert result.exit_code == 3, result.output
+    written = pd.read_csv(problems, dtype=str, keep_default_na=False)
+    assert list(written.columns) == ["file", "row", "column", "value", "reason"]
+    # the screen shows 200; the file holds every one (the 205 ages among them)
+    assert f"{len(written)} problems found" in _text(result)
+    assert f"... and {len(written) - 200} more" in _text(result)
+    ages = written[written["column"] == "age"]
+    assert len(ages) == 205 and set(ages["value"]) == {"240"}
+    # without the option the screen says how to get them all
+    result = _invoke("validate", "--clients", clients, "--sessions", clean[1])
+    assert "--problems F.csv writes them all" in _text(result)
+
+
+def test_validate_refuses_an_unknown_problems_format_before_reading(tmp_path, clean):
+    result = _invoke(
+        "validate", "--clients", clean[0], "--sessions", clean[1], "--problems", tmp_path / "p.txt"
+    )
+    assert result.exit_code == 2, result.output
+    assert "p.txt: unknown format. Fix: end --problems in .csv or .parquet." in _text(result)
+    assert not (tmp_path / "p.txt").exists()
+
+
 def test_validate_prints_a_bad_value_with_brackets_as_written(tmp_path, clean):
     clients = _write(tmp_path / "clients.csv", [_client("A"), _client("B", age="[/b]")])
     result = _invoke("validate", "--clients", clients, "--sessions", clean[1])

@@ -646,3 +646,42 @@ def test_a_tiny_caseload_is_not_judged_for_drift(trained, small, tmp_path):
     outcome = _score(trained, *small, tmp_path / "r.csv")
     assert outcome.drift is not None and not outcome.drift.judged
     assert "Not judged: the batch has 2 rows" in outcome.drift.note
+
+
+def test_a_session_dated_after_today_is_not_the_default_as_of(trained, tmp_path):
+    clients, sessions = _inputs(
+        tmp_path,
+        [_client("A"), _client("B")],
+        _weekly("A", "2026-01-12", ["attended", "attended"])
+        + [
+            {
+                "client_id": "B",
+                "session_date": "2099-01-19",
+                "status": "attended",
+                "wai_bond": "4",
+                "srs_total": "35",
+                "ors_total": "20",
+            }
+        ],
+    )
+    out = tmp_path / "risk.csv"
+    with pytest.raises(InputError) as caught:
+        _score(trained, clients, sessions, out)
+    message = str(caught.value)
+    assert "sessions.csv: row 3, column session_date: 2099-01-19 is after today" in message
+    assert "Fix: correct that date, or pass --as-of YYYY-MM-DD" in message
+    assert not out.exists()
+    # with an explicit as-of date the same files are scored
+    outcome = _score(trained, clients, sessions, out, as_of="2026-01-19")
+    assert sorted(outcome.risk_list["client_id"]) == ["A", "B"]
+
+
+def test_default_as_of_compares_with_the_given_today():
+    from pipeline.score import default_as_of
+
+    sessions = pd.DataFrame(
+        {"session_date": pd.to_datetime(["2026-01-05", "2026-02-02"]), "row": [1, 2]}
+    )
+    assert default_as_of(sessions, "s.csv", today="2026-02-02") == pd.Timestamp("2026-02-02")
+    with pytest.raises(InputError, match=r"s.csv: row 2, column session_date: 2026-02-02"):
+        default_as_of(sessions, "s.csv", today="2026-02-01")

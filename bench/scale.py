@@ -1,0 +1,228 @@
+"""Benchmark: `dropout-risk score` on large active caseloads, CSV and Parquet.
+
+For each caseload size (default 10k, 25k, 50k, 100k and 200k active clients, about 5.5
+appointments each), a synthetic caseload is written as CSV and as Parquet, then:
+
+* the floor: the time pandas takes just to read the same two files (``pd.read_csv`` /
+  ``pd.read_parquet`` with its defaults), median of the repeats;
+* `dropout-risk score` end to end as a fresh process (start-up, model load, reading,
+  validation, features, prediction, SHAP reasons, writing the risk list, its rejection
+  report and its drift check), wall-clock median of the repeats and the process's peak
+  resident memory (``wait4``'s ``ru_maxrss``).
+
+The model is trained first on a separate synthetic history (default 6,000 episodes) in a
+private MLflow store. Targets (issue 6): 200k clients under 60 s and 4 GB on 2 cores.
+
+Usage: python bench/scale.py [--sizes N ...] [--repeats N] [--train-clients N]
+Merges a ``scale`` section into bench/results.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF = "2026-06-30"
+# Intakes in the ~100 days before the export give ~5.5 appointments per active client.
+WINDOW_DAYS = 100
+TARGET_SECONDS = 60.0
+TARGET_PEAK_GB = 4.0
+
+
+def write_caseload(folder: Path, n_active: int, seed: int, instruments) -> dict:
+    """``n_active`` active clients (and their appointments) as CSV and Parquet files."""
+    from pipeline.synth import generate_cohort
+
+    # about 83% of a 100-day window's episodes are still open at the export date
+    clients, sessions = generate_cohort(
+        int(n_active / 0.8) + 100,
+        seed,
+        instruments,
+        extraction_date=AS_OF,
+        intake_window_days=WINDOW_DAYS,
+    )
+    clients = clients[clients["discharge_date"].isna()].head(n_active)
+    if len(clients) < n_active:
+        raise RuntimeError(f"generated only {len(clients)} active clients of {n_active}")
+    sessions = sessions[sessions["client_id"].isin(clients["client_id"])]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for fmt in ("csv", "parquet"):
+        for name, frame in (("clients", clients), ("sessions", sessions)):
+            path = folder / f"{name}.{fmt}"
+            if fmt == "csv":
+                frame.to_csv(path, index=False)
+            else:
+                frame.to_parquet(path, index=False)
+            paths[(fmt, name)] = path
+    return {
+        "active_clients": int(len(clients)),
+        "appointments": int(len(sessions)),
+        "paths": paths,
+    }
+
+
+def read_floor(clients: Path, sessions: Path, fmt: str, repeats: int) -> float:
+    """Median seconds for pandas just to read the two files, in a fresh process each time."""
+    reader = "read_csv" if fmt == "csv" else "read_parquet"
+    code = (
+        "import sys, time, pandas as pd\n"
+        "t = time.perf_counter()\n"
+        f"pd.{reader}(sys.argv[1]); pd.{reader}(sys.argv[2])\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    times = []
+    for _ in range(repeats):
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(clients), str(sessions)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        times.append(float(done.stdout.strip()))
+    return statistics.median(times)
+
+
+def timed_process(args: list[str], env: dict) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall-clock seconds and peak resident memory (GB) of one child process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=False
+    )
+    # wait4 gives this child's own rusage (RUSAGE_CHILDREN would mix all children)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out = proc.stdout.read().decode("utf-8", "replace")
+    err = proc.stderr.read().decode("utf-8", "replace")
+    proc.stdout.close()
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited {proc.returncode}:\n{out}\n{err}")
+    peak_gb = usage.ru_maxrss * 1024 / 1e9  # Linux reports kilobytes
+    return seconds, peak_gb, subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[10_000, 25_000, 50_000, 100_000, 200_000]
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train-clients", type=int, default=6000)
+    parser.add_argument("--seed", type=int, default=3001)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="dropout-scale-"))
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}")
+    os.environ.update(env)
+    os.chdir(work)
+    from pipeline.config import load_config
+    from pipeline.synth import write_cohort
+    from pipeline.train import run_training
+
+    cfg = load_config()
+    history = write_cohort(work / "history", args.train_clients, args.seed, cfg.instruments)
+    started = time.perf_counter()
+    trained = run_training(*history, cfg)
+    train_seconds = time.perf_counter() - started
+    cli = str(Path(sys.executable).with_name("dropout-risk"))
+
+    rows = []
+    for n in args.sizes:
+        caseload = write_caseload(work / f"caseload-{n}", n, args.seed + n, cfg.instruments)
+        row = {
+            "active_clients": caseload["active_clients"],
+            "appointments": caseload["appointments"],
+        }
+        for fmt in ("csv", "parquet"):
+            clients = caseload["paths"][(fmt, "clients")]
+            sessions = caseload["paths"][(fmt, "sessions")]
+            floor = read_floor(clients, sessions, fmt, args.repeats)
+            times, peaks = [], []
+            for _ in range(args.repeats):
+                out = work / f"risk-{n}-{fmt}.csv"
+                seconds, peak, _ = timed_process(
+                    [
+                        cli, "score", "--clients", str(clients), "--sessions", str(sessions),
+                        "--out", str(out), "--as-of", AS_OF,
+                    ],
+                    env,
+                )  # fmt: skip
+                times.append(seconds)
+                peaks.append(peak)
+            import pandas as pd
+
+            listed = pd.read_csv(out, usecols=["client_id", "scored", "reason_1"])
+            if len(listed) != caseload["active_clients"]:
+                raise RuntimeError(f"{len(listed)} risk-list rows for {n} active clients")
+            median = statistics.median(times)
+            row[fmt] = {
+                "input_mb": round((clients.stat().st_size + sessions.stat().st_size) / 1e6, 1),
+                "read_floor_seconds": round(floor, 2),
+                "score_seconds_median": round(median, 2),
+                "score_seconds_all": [round(t, 2) for t in times],
+                "ratio_to_read_floor": round(median / floor, 1),
+                "peak_rss_gb": round(max(peaks), 2),
+                "scored": int(listed["scored"].sum()),
+                "with_reasons": int(listed["reason_1"].notna().sum()),
+            }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    biggest = rows[-1]
+    results_path = ROOT / "bench" / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results["scale"] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}",
+        "as_of": AS_OF,
+        "model": {
+            "trained_on_clients": args.train_clients,
+            "selected_candidate": trained.result.selected,
+            "train_seconds": round(train_seconds, 1),
+        },
+        "repeats": args.repeats,
+        "sizes": rows,
+        "targets_met": {
+            fmt: {
+                "under_60_s": bool(biggest[fmt]["score_seconds_median"] < TARGET_SECONDS),
+                "under_4_gb": bool(biggest[fmt]["peak_rss_gb"] < TARGET_PEAK_GB),
+            }
+            for fmt in ("csv", "parquet")
+        },
+    }
+    results_path.write_text(json.dumps(results, indent=2))
+    print(f"machine: {results['scale']['machine']}; model: {trained.result.selected}")
+    print(
+        "| active clients | appointments | format | read floor (s) | score (s) | ratio | peak RSS (GB) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        for fmt in ("csv", "parquet"):
+            r = row[fmt]
+            print(
+                f"| {row['active_clients']:,} | {row['appointments']:,} | {fmt} | "
+                f"{r['read_floor_seconds']:.2f} | {r['score_seconds_median']:.1f} | "
+                f"{r['ratio_to_read_floor']:.1f} | {r['peak_rss_gb']:.2f} |"
+            )
+    print(f"targets met: {results['scale']['targets_met']}")
+    print(f"wrote {results_path}")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
