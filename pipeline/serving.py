@@ -580,11 +580,21 @@ class RiskListModel(PythonModel):
     """
 
     def load_context(self, context) -> None:
-        from pipeline.tracking import load_skops_model
+        from pipeline.tracking import CHECKSUM_TAG, file_sha256, load_skops_model
 
-        self.model = load_skops_model(context.artifacts["risk_model"])
         config = context.model_config or {}
         self.version_label = str(config.get("version_label", ""))
+        path = context.artifacts["risk_model"]
+        recorded = config.get(CHECKSUM_TAG)
+        # versions registered before the checksum was recorded in the model have none
+        if recorded and file_sha256(path) != recorded:
+            raise InputError(
+                f"{self.version_label or 'the model'}: the model file {path} does not match the "
+                f"SHA-256 recorded at registration ({recorded[:12]}…), so it was changed after "
+                "registration; refused. Fix: restore the artifact store from a backup, or "
+                "train and register the model again."
+            )
+        self.model = load_skops_model(path)
 
     def predict(self, context, model_input, params=None):
         from mlflow.exceptions import INVALID_PARAMETER_VALUE, MlflowException

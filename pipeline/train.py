@@ -205,7 +205,11 @@ def register_model(result: TrainingResult, config: Config, card) -> Registered:
                     "model_card": str(card_md),
                     "model_card_html": str(card_html),
                 },
-                model_config={"version_label": f"{name} v{expected}"},
+                # the served model checks its file against this before loading it
+                model_config={
+                    "version_label": f"{name} v{expected}",
+                    CHECKSUM_TAG: file_sha256(packed),
+                },
                 signature=signature,
                 input_example=(example, {"as_of": ""}),
                 pip_requirements=requirements,

@@ -105,6 +105,25 @@ def test_the_registered_pyfunc_model_takes_raw_tables(trained):
     assert info.signature.params.to_dict()[0]["name"] == "as_of"
 
 
+def test_the_served_model_refuses_a_tampered_model_file(trained, tmp_path):
+    from pipeline.tracking import CHECKSUM_TAG, RISK_MODEL_FILE
+
+    local = Path(
+        mlflow.artifacts.download_artifacts("models:/dropout-risk@champion", dst_path=tmp_path)
+    )
+    recorded = mlflow.MlflowClient().get_model_version_by_alias("dropout-risk", "champion")
+    # the model carries the checksum that the registry recorded for its file
+    assert f"{CHECKSUM_TAG}: {recorded.tags[CHECKSUM_TAG]}" in (local / "MLmodel").read_text()
+    assert mlflow.pyfunc.load_model(str(local)) is not None
+    (skops_file,) = local.rglob(RISK_MODEL_FILE)
+    skops_file.write_bytes(skops_file.read_bytes() + b"\0")
+    with pytest.raises(Exception) as caught:
+        mlflow.pyfunc.load_model(str(local))
+    message = " ".join(str(caught.value).split())
+    assert "does not match the SHA-256 recorded at registration" in message
+    assert "refused. Fix: restore the artifact store" in message
+
+
 def _post(url: str, body: dict) -> tuple[int, dict]:
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
