@@ -61,43 +61,13 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from tests.contract import CLIENT_COLUMNS, REJECTED_COLUMNS, RISK_LIST_COLUMNS
 
 runner = CliRunner()
 # wide enough that no message or table cell is wrapped by the console
 WIDE = {"COLUMNS": "3000"}
 
-CLIENT_COLUMNS = [
-    "client_id",
-    "therapist_id",
-    "intake_date",
-    "site",
-    "program",
-    "age",
-    "gender",
-    "primary_concern",
-    "referral_source",
-    "planned_sessions",
-    "discharge_date",
-    "discharge_reason",
-]
 SESSION_COLUMNS = ["client_id", "session_date", "status", "wai_bond", "srs_total", "ors_total"]
-RISK_LIST_COLUMNS = [
-    "client_id",
-    "therapist_id",
-    "site",
-    "risk",
-    "risk_tier",
-    "rank",
-    "reason_1",
-    "reason_2",
-    "reason_3",
-    "sessions_attended",
-    "last_attended",
-    "scored",
-    "not_scored_reason",
-    "model_version",
-]
-REJECTED_COLUMNS = ["file", "row", "column", "value", "reason"]
 NO_APPOINTMENTS = "no appointments before the as-of date"
 # what train says about the base tables: one dropout (D) and one completion (E)
 BASE_OUTCOMES = "found 1 dropout and 1 completed episodes with at least one appointment"

@@ -27,23 +27,8 @@ from pipeline.score import (
 )
 from pipeline.tracking import LoadedModel, default_model_uri, load_risk_model
 from pipeline.validation import validate_tables
+from tests.contract import RISK_LIST_COLUMNS as CONTRACT_COLUMNS
 
-CONTRACT_COLUMNS = [
-    "client_id",
-    "therapist_id",
-    "site",
-    "risk",
-    "risk_tier",
-    "rank",
-    "reason_1",
-    "reason_2",
-    "reason_3",
-    "sessions_attended",
-    "last_attended",
-    "scored",
-    "not_scored_reason",
-    "model_version",
-]
 REASONS = ["reason_1", "reason_2", "reason_3"]
 
 

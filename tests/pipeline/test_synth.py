@@ -11,22 +11,9 @@ import pytest
 
 from pipeline.config import Config, default_config_dict, load_config
 from pipeline.synth import generate_cohort, write_cohort
+from tests.contract import CLIENT_COLUMNS
 
 EXTRACTION = "2026-06-30"
-CLIENT_COLUMNS = [
-    "client_id",
-    "therapist_id",
-    "intake_date",
-    "site",
-    "program",
-    "age",
-    "gender",
-    "primary_concern",
-    "referral_source",
-    "planned_sessions",
-    "discharge_date",
-    "discharge_reason",
-]
 SESSION_COLUMNS = [
     "client_id",
     "session_date",
