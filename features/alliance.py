@@ -153,8 +153,9 @@ def alliance_prefix(
     Returns
     -------
     pandas.DataFrame
-        One row per requested appointment (index: theirs). Model columns ``<scale>_<stat>``, ``srs_below_cutoff``, ``srs_share_below_cutoff``,
-        ``ors_last``, ``ors_change``, ``ors_clinical`` and ``ctx_*`` context columns.
+        One row per requested appointment (index: theirs). Model columns
+        ``<scale>_<stat>``, ``srs_below_cutoff``, ``srs_share_below_cutoff``, ``ors_last``,
+        ``ors_change``, ``ors_clinical`` and ``ctx_*`` context columns.
     """
     by = sessions["client_id"].to_numpy()
     rows = np.arange(len(sessions)) if rows is None else np.asarray(rows, dtype=np.int64)

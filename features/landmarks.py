@@ -153,9 +153,7 @@ def landmark_examples(
     pandas.DataFrame
         Key columns, ``weight``, the model features and ``ctx_*`` context columns.
     """
-    landmarks = features.landmark_list()
-    prefix = appointment_prefix(clients, sessions, instruments, features, at=landmarks)
-    rows = prefix[prefix["appointments"].isin(landmarks)].copy()
+    rows = appointment_prefix(clients, sessions, instruments, features, at=features.landmark_list())
     rows["landmark"] = rows["appointments"].astype(int)
     rows["cutoff_date"] = rows["session_date"]
     out = _complete(rows, clients)

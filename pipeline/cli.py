@@ -114,11 +114,11 @@ def validate(
 ) -> None:
     """Report every problem in the inputs; exit 0 when there are none."""
     with _exit_statuses():
-        from pipeline.output import write_table
+        from pipeline.output import TABLE_SUFFIXES, write_table
         from pipeline.score import rejected_rows
         from pipeline.train import load_inputs
 
-        if problems is not None and problems.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        if problems is not None and problems.suffix.lower() not in TABLE_SUFFIXES:
             _fail(f"{problems}: unknown format. Fix: end --problems in .csv or .parquet.", 2)
         cfg = load_config(config)
         tables = load_inputs(clients, sessions, cfg)

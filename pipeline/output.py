@@ -36,6 +36,10 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+# the extensions write_table knows (the commands check them before any work is done)
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
 def write_table(frame: pd.DataFrame, path: Path) -> Path:
     """Write CSV or Parquet, chosen by the extension, atomically."""
     suffix = Path(path).suffix.lower()
@@ -44,7 +48,7 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
         flags = frame.select_dtypes("bool").columns
         text = frame.assign(**{c: frame[c].map({True: "true", False: "false"}) for c in flags})
         return atomic_write(path, lambda tmp: text.to_csv(tmp, index=False))
-    if suffix in (".parquet", ".pq"):
+    if suffix in TABLE_SUFFIXES:  # .parquet or .pq
         return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
     raise InputError(
         f"{path}: unknown output format {suffix!r}. Fix: end the file name in .csv or .parquet."

@@ -17,7 +17,7 @@ from models.reasons import RowReader, reason_templates, top_reasons
 from pipeline.config import Config, DriftConfig, FeaturesConfig, InstrumentsConfig, TiersConfig
 from pipeline.errors import InputError, RejectedRowsError
 from pipeline.ingest import read_table
-from pipeline.output import write_table, write_text
+from pipeline.output import TABLE_SUFFIXES, write_table, write_text
 from pipeline.tracking import LoadedModel, default_model_uri, load_risk_model
 from pipeline.validation import ValidatedTables, validate_tables
 
@@ -377,7 +377,7 @@ def run_scoring(
         ``strict`` and rows were rejected; only the rejection report was written (exit 3).
     """
     out = Path(out)
-    if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
+    if out.suffix.lower() not in TABLE_SUFFIXES:
         raise InputError(f"{out}: unknown output format. Fix: end --out in .csv or .parquet.")
     loaded = load_risk_model(model_uri or default_model_uri(config), config)
     instruments = InstrumentsConfig.model_validate(loaded.model.feature_settings["instruments"])
