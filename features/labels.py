@@ -66,3 +66,54 @@ def active_mask(clients: pd.DataFrame) -> pd.Series:
         (blank_reason & clients["discharge_date"].isna()).to_numpy(),
         index=pd.Index(clients["client_id"].to_numpy(), name="client_id"),
     )
+
+
+def episode_endings(
+    clients: pd.DataFrame,
+    *,
+    last_seen: pd.Series | None = None,
+    extraction_date: pd.Timestamp | None = None,
+    inactive_as_dropout: bool = False,
+    inactive_days: int = 90,
+) -> pd.DataFrame:
+    """How and when each episode ended, for a time-to-event view of the label.
+
+    Dropout competes with completion, transfer and other endings (EVIDENCE.md, Nicolaie
+    et al. 2013): ``outcome`` is 1.0 for a dropout, 0.0 for every other ending (the
+    episode ended, not in dropout) and NaN for an episode still open, which is
+    *censored* at the export, not unlabelled. ``end_date`` is the discharge date; an
+    episode closed with a reason but no date ends at its last appointment (``last_seen``),
+    the latest date the record vouches for. With ``inactive_as_dropout`` an open episode
+    idle for more than ``inactive_days`` is a dropout ending ``inactive_days`` after it
+    was last seen (CONTRACT.md's switch).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by client_id: ``outcome``, ``end_date`` and ``open`` (True while the
+        episode is open at the export: censored).
+    """
+    index = pd.Index(clients["client_id"].to_numpy(), name="client_id")
+    reason = clients["discharge_reason"].astype("string").str.strip().str.lower()
+    reason = reason.mask(reason == "")
+    closed = (reason.notna() | clients["discharge_date"].notna()).to_numpy()
+    known = reason.isin(["dropout", "completed", "transferred", "other"]).fillna(False).to_numpy()
+    # a closed episode whose reason is blank or unknown cannot be labelled: NaN, not open
+    outcome = np.where(known, reason.eq("dropout").fillna(False).to_numpy().astype(float), np.nan)
+    end = pd.Series(pd.to_datetime(clients["discharge_date"]).to_numpy(), index=index)
+    seen = pd.Series(pd.to_datetime(clients["intake_date"]).to_numpy(), index=index)
+    if last_seen is not None:
+        seen = last_seen.reindex(index).fillna(seen)
+    end = end.where(end.notna() | ~closed, seen)
+    out = pd.DataFrame(
+        {"outcome": outcome, "end_date": end.to_numpy(), "open": ~closed}, index=index
+    )
+    if inactive_as_dropout:
+        if extraction_date is None:
+            raise ValueError("inactive_as_dropout needs the extraction date")
+        idle_end = seen + pd.Timedelta(days=inactive_days)
+        idle = ~closed & (idle_end < extraction_date).to_numpy()
+        out.loc[idle, "outcome"] = 1.0
+        out.loc[idle, "end_date"] = idle_end[idle].to_numpy()
+        out.loc[idle, "open"] = False
+    return out

@@ -1,11 +1,13 @@
 """Feature rows for a client at a moment in time: training landmarks and scoring as-of.
 
-A training example is a *landmark*: the state of an episode just after its 1st, 2nd, ...
-scheduled appointment (the landmark list in config: dense early, sparser later, so a
-client at appointment 20 is scored by a model that has seen clients at appointment 20),
-labelled with the episode's eventual outcome and built only from the appointments up
-to that one. Scoring builds the same row as of a date, from the
-appointments on or before it. Both take the row of one appointment from
+A training example is the state of an episode at a moment `score` could meet it: a
+*landmark*, just after its 1st, 2nd, ... scheduled appointment (the landmark list in
+config: dense early, sparser later, so a client at appointment 20 is scored by a model
+that has seen clients at appointment 20), or a *snapshot*, on a calendar date while the
+episode was open, days or weeks after its latest appointment. Each is built only from
+the appointments up to that moment and carries what happened afterwards (how and when
+the episode ended, or that it was still open at the export). Scoring builds the same row
+as of a date, from the appointments on or before it. All take the row of one appointment from
 :func:`appointment_prefix`, whose every column is a cumulative (backward-looking)
 function of the client's appointments, so a later appointment can never change it.
 """
@@ -143,22 +145,19 @@ def landmark_examples(
     instruments: InstrumentsConfig,
     features: FeaturesConfig,
 ) -> pd.DataFrame:
-    """Training examples: one per episode after each landmark appointment it reached.
+    """One row per episode after each landmark appointment it reached.
 
-    Each example carries ``weight`` = 1 / (number of landmarks of its episode), so every
-    episode counts once however many appointments it reached.
+    The landmark part of :func:`training_examples`, without what happened afterwards.
 
     Returns
     -------
     pandas.DataFrame
-        Key columns, ``weight``, the model features and ``ctx_*`` context columns.
+        Key columns, the model features and ``ctx_*`` context columns.
     """
     rows = appointment_prefix(clients, sessions, instruments, features, at=features.landmark_list())
     rows["landmark"] = rows["appointments"].astype(int)
     rows["cutoff_date"] = rows["session_date"]
-    out = _complete(rows, clients)
-    out.insert(3, "weight", 1.0 / out.groupby("client_id")["landmark"].transform("size"))
-    return out
+    return _complete(rows, clients)
 
 
 def asof_examples(
@@ -192,3 +191,111 @@ def model_inputs(examples: pd.DataFrame) -> pd.DataFrame:
     for name in (f for f in NUMERIC_FEATURES if f in ROW_FEATURES):
         X[name] = pd.to_numeric(X[name], errors="coerce").astype(float)
     return X
+
+
+def snapshot_dates(
+    first_seen: pd.Series, last_open: pd.Series, export_date: pd.Timestamp, every_days: int
+) -> pd.DataFrame:
+    """The calendar dates each episode is snapshotted on: every ``every_days`` days back
+    from ``export_date``, from its first appointment to the last day it was still open.
+
+    A clinic scores its caseload on a date days or weeks after each client's latest
+    appointment; a snapshot is that state. The grid is one calendar for every episode, so
+    the snapshots of a date are the caseload of that date, and no date depends on when
+    (or how) an episode ended beyond its being open then.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``client_id`` and ``cutoff_date``, one row per episode and date.
+    """
+    step = int(every_days)
+    first = (export_date - first_seen).dt.days.to_numpy(dtype=float)
+    last = (export_date - last_open).dt.days.to_numpy(dtype=float)
+    # k days back: a date d = export - k*step is in [first_seen, last_open]
+    k_low = np.ceil(np.maximum(last, 0) / step)
+    k_high = np.floor(first / step)
+    valid = np.isfinite(k_low) & np.isfinite(k_high) & (k_high >= k_low)
+    count = np.where(valid, k_high - k_low + 1, 0).astype(np.int64)
+    owner = np.repeat(np.arange(len(count)), count)
+    offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    k = k_low[owner] + offset
+    return pd.DataFrame(
+        {
+            "client_id": first_seen.index.to_numpy()[owner],
+            "cutoff_date": export_date - pd.to_timedelta(k * step, unit="D"),
+        }
+    )
+
+
+def training_examples(
+    clients: pd.DataFrame,
+    sessions: pd.DataFrame,
+    endings: pd.DataFrame,
+    export_date: pd.Timestamp,
+    instruments: InstrumentsConfig,
+    features: FeaturesConfig,
+) -> pd.DataFrame:
+    """Training examples of every episode, open ones included: landmarks and snapshots.
+
+    * a *landmark* is the state just after one of the landmark appointments;
+    * a *snapshot* is the state on a calendar date (every ``features.snapshot_days``
+      days back from the export) while the episode was open, built exactly as `score`
+      builds a row as of a date (the last appointment on or before it, time since it
+      counted up to the date).
+
+    Each example carries what happened after it, for the time-to-event targets:
+    ``outcome`` (1 dropout, 0 another ending, NaN open at export or unknown),
+    ``event_days`` (days from the example to the episode's end; NaN while open) and
+    ``follow_up_days`` (days from the example to the export: how long its future was
+    watched). No example is weighted here, and nothing after an example's cutoff enters
+    its features.
+
+    Parameters
+    ----------
+    endings
+        :func:`features.labels.episode_endings` of ``clients``.
+    export_date
+        The date the export was taken (its latest appointment).
+    """
+    prefix = appointment_prefix(clients, sessions, instruments, features, at="all")
+    prefix = prefix.reset_index(drop=True)
+    landmarks = prefix[prefix["appointments"].isin(list(features.landmark_list()))].copy()
+    landmarks["cutoff_date"] = landmarks["session_date"]
+    landmarks["example_kind"] = "landmark"
+
+    first_seen = prefix.groupby("client_id", sort=False)["session_date"].min()
+    end = endings["end_date"].reindex(first_seen.index)
+    # open on d: not yet discharged (an export taken on the discharge day shows it closed)
+    last_open = (end - pd.Timedelta(days=1)).fillna(export_date).clip(upper=export_date)
+    grid = snapshot_dates(first_seen, last_open, export_date, features.snapshot_days)
+    grid = grid.sort_values("cutoff_date", kind="stable")
+    # the state as of d is the client's last appointment on or before d (ties: the last
+    # in order, as `asof_examples` takes it)
+    rows = prefix.assign(_order=np.arange(len(prefix))).sort_values(
+        ["session_date", "_order"], kind="stable"
+    )
+    snaps = pd.merge_asof(
+        grid,
+        rows,
+        left_on="cutoff_date",
+        right_on="session_date",
+        by="client_id",
+        direction="backward",
+        allow_exact_matches=True,
+    ).drop(columns="_order")
+    snaps["example_kind"] = "snapshot"
+
+    both = pd.concat([landmarks, snaps], ignore_index=True)
+    both["landmark"] = both["appointments"].astype(int)
+    kind = both["example_kind"].to_numpy()
+    out = _complete(both, clients)
+    out["example_kind"] = kind
+    ending = endings.reindex(out["client_id"].to_numpy())
+    out["outcome"] = ending["outcome"].to_numpy(dtype=float)
+    event = pd.to_datetime(ending["end_date"]).to_numpy() - out["cutoff_date"].to_numpy()
+    event_days = pd.to_timedelta(event).days.to_numpy(dtype=float)
+    out["event_days"] = np.where(ending["open"].to_numpy(dtype=bool), np.nan, event_days)
+    out["follow_up_days"] = (export_date - out["cutoff_date"]).dt.days.to_numpy(dtype=float)
+    order = out.sort_values(["client_id", "cutoff_date", "example_kind"], kind="stable").index
+    return out.loc[order].reset_index(drop=True)

@@ -151,6 +151,34 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.calibrator_ = _fit_calibrator(self.calibration, margin, y, w)
         return self
 
+    def fit_horizon(
+        self, pipeline, calibration: str, margin: np.ndarray, y, sample_weight, horizon_days: int
+    ) -> RiskModel:
+        """Add the model of dropout within ``horizon_days`` (``risk_within_horizon``).
+
+        ``pipeline`` is fitted on the same features (same configuration as the main
+        model, its own target and censoring weights); its calibrator is fitted on the
+        out-of-fold ``margin``. Its probability is capped by ``risk``: a dropout within
+        the horizon is a dropout.
+        """
+        y = np.asarray(y, dtype=int)
+        w = np.asarray(sample_weight, dtype=float)
+        self.horizon_pipeline_ = pipeline
+        self.horizon_calibration_ = calibration
+        self.horizon_calibrator_ = _fit_calibrator(calibration, np.asarray(margin), y, w)
+        self.horizon_days_ = int(horizon_days)
+        return self
+
+    def predict_horizon(self, X: pd.DataFrame, risk: np.ndarray | None = None) -> np.ndarray:
+        """P(discharged as a dropout within ``horizon_days_`` of the row's date), never
+        above the row's ``risk`` (given, or computed)."""
+        features = self.features(X)
+        margin = np.asarray(self.horizon_pipeline_.decision_function(features), dtype=float)
+        soon = _apply_calibrator(self.horizon_calibrator_, margin)
+        if risk is None:
+            risk = self.proba_from_features(features)[:, 1]
+        return np.minimum(soon, np.asarray(risk, dtype=float))
+
     def features(self, X: pd.DataFrame) -> pd.DataFrame:
         """Every model feature: the given row features plus the learnt history features."""
         return with_history(X, self.history.transform(X))

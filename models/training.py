@@ -24,10 +24,11 @@ from scipy.special import expit
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedGroupKFold
 
-from features.history import DropoutHistoryEncoder, out_of_fold_history, with_history
+from features.history import HISTORY_COLUMNS, DropoutHistoryEncoder, with_history
 from features.landmarks import model_inputs
 from models.baselines import build_baselines
 from models.candidates import MAKERS, SIMPLICITY_ORDER, search_space
+from models.censoring import censoring_weights, horizon_outcome
 from models.evaluation import binary_metrics
 from models.risk_model import RiskModel, choose_calibration
 from pipeline.config import TrainingConfig
@@ -82,6 +83,9 @@ class TrainingResult:
     test_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     history: dict[str, float] = field(default_factory=dict)
     split_summary: dict[str, float] = field(default_factory=dict)
+    # the held-out client ids (in memory only, never logged): the caseload back-test
+    # scores their caseloads
+    test_clients: np.ndarray | None = None
 
 
 def held_out(client_ids, fraction: float, seed: int) -> np.ndarray:
@@ -145,22 +149,152 @@ def select_candidate(cv: pd.DataFrame) -> int:
     return int(close.sort_values(["simplicity", "mean", "config"]).iloc[0]["config"])
 
 
+@dataclass(frozen=True)
+class Targets:
+    """The two time-to-event targets of the training examples and their IPCW weights.
+
+    ``y``/``w``: the eventual outcome (dropout or not) and its censoring weight;
+    ``y_horizon``/``w_horizon``: dropout within the horizon and its weight. A weight is 0
+    where the target was not observed (the episode was still open too soon before the
+    export). No weight depends on the outcome (``models.censoring``).
+    """
+
+    y: np.ndarray
+    w: np.ndarray
+    y_horizon: np.ndarray
+    w_horizon: np.ndarray
+    horizon_days: int
+
+
+def targets(examples: pd.DataFrame, horizon_days: int) -> Targets:
+    """The targets of ``features.landmarks.training_examples`` rows.
+
+    The censoring distribution is the follow-up of all the given examples, so a subset
+    (development clients) is weighted by its own follow-up.
+    """
+    outcome = examples["outcome"].to_numpy(dtype=float)
+    event = examples["event_days"].to_numpy(dtype=float)
+    follow = examples["follow_up_days"].to_numpy(dtype=float)
+    # closed with an unknown reason: neither target can be known
+    unknown = np.isnan(outcome) & ~np.isnan(event)
+    w = censoring_weights(event, follow)
+    w_h = censoring_weights(event, follow, horizon_days=horizon_days)
+    w[unknown], w_h[unknown] = 0.0, 0.0
+    return Targets(
+        y=np.nan_to_num(outcome).astype(int),
+        w=w,
+        y_horizon=horizon_outcome(outcome, event, horizon_days),
+        w_horizon=w_h,
+        horizon_days=int(horizon_days),
+    )
+
+
+def episode_table(examples: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """One row per episode with a known ending (its first example), for the history encoder.
+
+    A therapist's past dropout rate counts episodes, not examples: an episode seen on 20
+    dates is still one episode. Returns the model inputs, outcomes and client ids.
+    """
+    known = examples[examples["outcome"].notna()]
+    first = known.drop_duplicates("client_id")
+    return (
+        model_inputs(first).reset_index(drop=True),
+        first["outcome"].to_numpy(dtype=int),
+        first["client_id"].to_numpy(),
+    )
+
+
+def client_folds(examples: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
+    """A fold number per example, whole clients per fold, stratified by how they ended
+    (dropout, another ending, still open)."""
+    per_client = examples.drop_duplicates("client_id")
+    stratum = per_client["outcome"].fillna(2).to_numpy(dtype=int)
+    ids = per_client["client_id"].to_numpy()
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    fold_of = {}
+    for k, (_, val) in enumerate(splitter.split(ids, stratum, ids)):
+        fold_of.update(dict.fromkeys(ids[val], k))
+    return examples["client_id"].map(fold_of).to_numpy(dtype=int)
+
+
+def _history_features(
+    X: pd.DataFrame, fold: np.ndarray, groups: np.ndarray, episodes, history, n_folds: int
+) -> pd.DataFrame:
+    """Out-of-fold therapist and site history for every row: an encoder fitted on the
+    episodes of the other folds (never on the row's own episode)."""
+    X_ep, y_ep, ep_ids = episodes
+    fold_of_client = pd.Series(fold, index=groups).groupby(level=0).first()
+    ep_fold = fold_of_client.reindex(ep_ids).to_numpy()
+    out = pd.DataFrame(index=X.index, columns=list(HISTORY_COLUMNS.values()), dtype=float)
+    for k in range(n_folds):
+        fit = ep_fold != k
+        encoder = DropoutHistoryEncoder(
+            shrinkage=history.shrinkage, min_episodes=history.min_episodes
+        ).fit(X_ep[fit], y_ep[fit])
+        rows = fold == k
+        if rows.any():
+            out.loc[rows] = encoder.transform(X[rows]).to_numpy()
+    return out
+
+
+def _cross_validate(
+    name: str,
+    params: dict,
+    Xf: pd.DataFrame,
+    y: np.ndarray,
+    w: np.ndarray,
+    fold: np.ndarray,
+    n_folds: int,
+    seed: int,
+    progress: Progress | None,
+    label: str,
+) -> tuple[np.ndarray, list[float]]:
+    """Out-of-fold margins of one configuration and the weighted log loss of each fold."""
+    oof = np.full(len(Xf), np.nan)
+    losses = []
+    for k in range(n_folds):
+        if progress:
+            progress(f"{label}, fold {k + 1}")
+        fit_idx, val_idx = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        estimator = MAKERS[name](params, seed)
+        estimator.fit(Xf.iloc[fit_idx], y[fit_idx], classifier__sample_weight=w[fit_idx])
+        oof[val_idx] = estimator.decision_function(Xf.iloc[val_idx])
+        losses.append(
+            log_loss(y[val_idx], expit(oof[val_idx]), sample_weight=w[val_idx], labels=[0, 1])
+        )
+    return oof, losses
+
+
+def search_sample(groups: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """Row positions of a seeded sample of whole clients holding at most ``max_rows`` rows
+    (every row when there are fewer). Clients are drawn without regard to outcome."""
+    if len(groups) <= max_rows:
+        return np.arange(len(groups))
+    ids, codes, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(ids))
+    keep = np.zeros(len(ids), dtype=bool)
+    keep[order[np.cumsum(counts[order]) <= max_rows]] = True
+    return np.flatnonzero(keep[codes])
+
+
 def develop(
     examples: pd.DataFrame,
-    y: np.ndarray,
     config: TrainingConfig,
     feature_settings: dict,
     progress: Progress | None = None,
     fixed: tuple[str, dict] | None = None,
+    horizon_days: int = 60,
 ) -> Development:
     """Cross-validate the configurations, pick one, calibrate it and refit it.
+
+    Both targets are fitted: the eventual outcome (``risk``, which the search selects
+    on) and dropout within the horizon, with the chosen configuration. Examples whose
+    target was not observed (weight 0) are left out of that target's fits.
 
     Parameters
     ----------
     examples
-        Development landmark examples (``client_id``, ``weight``, model inputs).
-    y
-        Each example's episode outcome.
+        Development examples of ``features.landmarks.training_examples``.
     config
         Training settings (folds, search, candidates, calibration, history).
     feature_settings
@@ -168,26 +302,23 @@ def develop(
     fixed
         ``(candidate, params)`` to use instead of searching (the temporal check reuses
         the chosen configuration); it is still cross-validated for its calibration.
+    horizon_days
+        The horizon of ``risk_within_horizon``.
     """
-    seed = config.seed
+    seed, n_folds = config.seed, config.cv_folds
+    t = targets(examples, horizon_days)
     X = model_inputs(examples)
-    w = examples["weight"].to_numpy(dtype=float)
     groups = examples["client_id"].to_numpy()
-    splitter = StratifiedGroupKFold(n_splits=config.cv_folds, shuffle=True, random_state=seed)
-    folds = list(splitter.split(X, y, groups))
+    fold = client_folds(examples, n_folds, seed)
     history = config.history
+    episodes = episode_table(examples)
     # out of fold with the cross-validation's own folds: a validation row's history
     # comes from the same episodes its candidate is fitted on, never from its own
-    encoded_history = out_of_fold_history(
-        X,
-        y,
-        w,
-        groups,
-        shrinkage=history.shrinkage,
-        min_episodes=history.min_episodes,
-        folds=folds,
-    )
-    Xf = with_history(X, encoded_history)
+    Xf_all = with_history(X, _history_features(X, fold, groups, episodes, history, n_folds))
+    risk_rows = np.flatnonzero(t.w > 0)
+    Xf, y, w, f = Xf_all.iloc[risk_rows], t.y[risk_rows], t.w[risk_rows], fold[risk_rows]
+    sample = search_sample(groups[risk_rows], config.search.max_rows, seed)
+    Xs, ys, ws, fs = Xf.iloc[sample], y[sample], w[sample], f[sample]
 
     configs = (
         [fixed]
@@ -204,38 +335,40 @@ def develop(
             truncated += 1
             continue
         seen_candidates.add(name)
-        oof = np.full(len(X), np.nan)
-        for k, (fit_idx, val_idx) in enumerate(folds):
-            if progress:
-                progress(f"cross-validating {name} #{i + 1}/{len(configs)}, fold {k + 1}")
-            estimator = MAKERS[name](params, seed)
-            estimator.fit(Xf.iloc[fit_idx], y[fit_idx], classifier__sample_weight=w[fit_idx])
-            oof[val_idx] = estimator.decision_function(Xf.iloc[val_idx])
+        label = f"cross-validating {name} #{i + 1}/{len(configs)}"
+        margins[i], losses = _cross_validate(
+            name, params, Xs, ys, ws, fs, n_folds, seed, progress, label
+        )
+        for k, loss in enumerate(losses):
             rows.append(
                 {
                     "config": i,
                     "candidate": name,
                     "params": json.dumps(params, sort_keys=True),
                     "fold": k,
-                    "log_loss": log_loss(
-                        y[val_idx], expit(oof[val_idx]), sample_weight=w[val_idx], labels=[0, 1]
-                    ),
+                    "log_loss": loss,
                 }
             )
-        margins[i] = oof
     cv = pd.DataFrame(rows)
     chosen = select_candidate(cv)
     selected, params = configs[chosen]
 
+    margin = margins[chosen]
+    if len(sample) < len(y):
+        # the calibration is fitted on out-of-fold margins of every example, as large as
+        # the final fit, not on the search's sample
+        label = f"cross-validating {selected} on every example for its calibration"
+        margin, _ = _cross_validate(selected, params, Xf, y, w, f, n_folds, seed, progress, label)
     method = config.calibration
     if method == "auto":
-        method = choose_calibration(margins[chosen], y, w, seed)
+        method = choose_calibration(margin, y, w, seed)
     if progress:
         progress(f"refitting {selected} on {len(np.unique(groups))} development clients")
     pipeline = MAKERS[selected](params, seed).fit(Xf, y, classifier__sample_weight=w)
+    X_ep, y_ep, _ = episodes
     encoder = DropoutHistoryEncoder(
         shrinkage=history.shrinkage, min_episodes=history.min_episodes
-    ).fit(X, y, sample_weight=w)
+    ).fit(X_ep, y_ep)
     model = RiskModel(
         pipeline=pipeline,
         history=encoder,
@@ -243,7 +376,18 @@ def develop(
         candidate=selected,
         feature_settings=feature_settings,
     )
-    model.fit(X, y, sample_weight=w, margin=margins[chosen])
+    model.fit(X.iloc[risk_rows], y, sample_weight=w, margin=margin)
+
+    # dropout within the horizon: the chosen configuration, its own calibration
+    h_rows = np.flatnonzero(t.w_horizon > 0)
+    Xh, yh, wh, fh = Xf_all.iloc[h_rows], t.y_horizon[h_rows], t.w_horizon[h_rows], fold[h_rows]
+    label = f"fitting the {horizon_days}-day horizon model ({selected})"
+    h_margin, _ = _cross_validate(selected, params, Xh, yh, wh, fh, n_folds, seed, progress, label)
+    h_method = config.calibration
+    if h_method == "auto":
+        h_method = choose_calibration(h_margin, yh, wh, seed)
+    h_pipeline = MAKERS[selected](params, seed).fit(Xh, yh, classifier__sample_weight=wh)
+    model.fit_horizon(h_pipeline, h_method, h_margin, yh, wh, horizon_days)
     search = {
         "search_configs_evaluated": float(cv["config"].nunique()),
         "search_configs_skipped_by_time_box": float(truncated),
@@ -252,13 +396,21 @@ def develop(
     return Development(model, selected, params, method, cv, search)
 
 
-def _outcomes(examples: pd.DataFrame, labels: pd.Series) -> np.ndarray:
-    return examples["client_id"].map(labels).to_numpy(dtype=int)
+def landmark_assessment_rows(examples: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+    """The secondary, landmark view of held-out clients: the landmark rows of closed
+    episodes labelled as the contract labels them (dropout 1, completed 0), each episode
+    weighted once (1/n of its landmarks). It describes closed episodes, not a caseload;
+    the caseload back-test (``models.backtest``) is the headline."""
+    rows = examples[
+        examples["example_kind"].eq("landmark") & examples["client_id"].isin(labels.index)
+    ].copy()
+    rows["y"] = rows["client_id"].map(labels).to_numpy(dtype=int)
+    rows["weight"] = 1.0 / rows.groupby("client_id")["client_id"].transform("size")
+    return rows.reset_index(drop=True)
 
 
-def _prediction_frame(examples: pd.DataFrame, y: np.ndarray, risk: np.ndarray) -> pd.DataFrame:
-    frame = examples[["client_id", "weight", "landmark", *SUBGROUP_COLUMNS]].copy()
-    frame.insert(1, "y", y)
+def _prediction_frame(rows: pd.DataFrame, risk: np.ndarray) -> pd.DataFrame:
+    frame = rows[["client_id", "y", "weight", "landmark", *SUBGROUP_COLUMNS]].copy()
     frame["risk"] = risk
     return frame.reset_index(drop=True)
 
@@ -270,15 +422,18 @@ def train_models(
     feature_settings: dict,
     progress: Progress | None = None,
     intake_dates: pd.Series | None = None,
+    horizon_days: int = 60,
 ) -> TrainingResult:
     """Select, fit, calibrate and evaluate the dropout model.
 
     Parameters
     ----------
     examples
-        Landmark examples (``client_id``, ``landmark``, ``weight`` and the model inputs).
+        Examples of every episode (``features.landmarks.training_examples``), open ones
+        included (censored).
     labels
-        Episode outcome per client_id (1 dropout, 0 completed); unlabelled clients absent.
+        The contract's label per client_id (1 dropout, 0 completed, NaN none), for the
+        landmark view of the held-out clients.
     config
         Training settings.
     feature_settings
@@ -287,30 +442,35 @@ def train_models(
         Called with a short description before each long step.
     intake_dates
         Intake date per client_id, for the temporal check (skipped when None).
+    horizon_days
+        The horizon of ``risk_within_horizon``.
     """
     labels = labels.dropna().astype(int)
-    examples = examples[examples["client_id"].isin(labels.index)].reset_index(drop=True)
-    labels = labels[labels.index.isin(examples["client_id"].unique())]
     folds = config.cv_folds
-    if not _enough(labels, folds) or labels.nunique() < 2:
+    endings = examples.drop_duplicates("client_id").set_index("client_id")["outcome"].dropna()
+    if not _enough(endings, folds) or endings.nunique() < 2:
         raise InsufficientDataError(
             "training needs both outcomes among closed episodes: found "
-            f"{int((labels == 1).sum())} dropout and {int((labels == 0).sum())} completed episodes "
-            f"with at least one appointment (at least {folds + 2} of each are needed)"
+            f"{int((endings == 1).sum())} dropout and {int((endings == 0).sum())} other "
+            f"endings with at least one appointment (at least {folds + 2} of each are needed)"
         )
     seed = config.seed
-    dev_ids, test_ids = split_clients(labels, config.test_fraction, seed)
-    if not (_enough(labels.loc[dev_ids], folds) and _enough(labels.loc[test_ids], 0)):
+    all_ids = np.sort(examples["client_id"].unique())
+    held = held_out(all_ids, config.test_fraction, seed)
+    dev_ids, test_ids = all_ids[~held], all_ids[held]
+    test_labels = labels[labels.index.isin(test_ids)]
+    if (
+        not (_enough(endings[endings.index.isin(dev_ids)], folds) and _enough(test_labels, 0))
+        or test_labels.nunique() < 2
+    ):
         raise InsufficientDataError(
             f"the held-out {config.test_fraction:.0%} of clients ({len(test_ids)}) or the rest "
             f"({len(dev_ids)}) lack episodes of one outcome; more closed episodes are needed"
         )
     dev = examples[examples["client_id"].isin(dev_ids)].reset_index(drop=True)
-    test = examples[examples["client_id"].isin(test_ids)].reset_index(drop=True)
-    y_dev, y_test = _outcomes(dev, labels), _outcomes(test, labels)
-    w_test = test["weight"].to_numpy(dtype=float)
+    test = landmark_assessment_rows(examples[examples["client_id"].isin(test_ids)], test_labels)
 
-    developed = develop(dev, y_dev, config, feature_settings, progress)
+    developed = develop(dev, config, feature_settings, progress, horizon_days=horizon_days)
     model = developed.model
     # how the held-out clients were chosen, so a later model can be compared with this one
     # on clients neither has seen (pipeline.promote)
@@ -318,15 +478,18 @@ def train_models(
 
     if progress:
         progress(f"evaluating on {len(test_ids)} held-out test clients, with baselines")
-    X_dev, X_test = model_inputs(dev), model_inputs(test)
+    y_test, w_test = test["y"].to_numpy(dtype=int), test["weight"].to_numpy(dtype=float)
+    X_test = model_inputs(test)
     p_test = model.predict_proba(X_test)[:, 1]
-    predictions = _prediction_frame(test, y_test, p_test)
+    predictions = _prediction_frame(test, p_test)
     baseline_metrics = {}
     srs_cutoff = feature_settings["instruments"]["srs"]["cutoff"]
     baselines = build_baselines(seed, srs_cutoff)
-    w_dev = dev["weight"].to_numpy(dtype=float)
+    t_dev = targets(dev, horizon_days)
+    fit_rows = np.flatnonzero(t_dev.w > 0)
+    X_dev = model_inputs(dev.iloc[fit_rows])
     for name, baseline in baselines.items():
-        baseline.fit(X_dev, y_dev, sample_weight=w_dev)
+        baseline.fit(X_dev, t_dev.y[fit_rows], sample_weight=t_dev.w[fit_rows])
         p = baseline.predict_proba(X_test)[:, 1]
         predictions[f"risk_{name}"] = p
         baseline_metrics[name] = binary_metrics(y_test, p, w_test)
@@ -340,8 +503,9 @@ def train_models(
     temporal, note = None, ""
     if intake_dates is not None and config.temporal_fraction > 0:
         temporal, note = _temporal_check(
-            examples, labels, intake_dates, config, feature_settings, developed, progress
-        )
+            examples, labels, intake_dates, config, feature_settings, developed, progress,
+            horizon_days,
+        )  # fmt: skip
 
     encoder = model.history
     history = {
@@ -351,12 +515,19 @@ def train_models(
         "history_therapist_shrinkage_episodes": encoder.shrinkage_["therapist_id"],
         "history_site_shrinkage_episodes": encoder.shrinkage_["site"],
     }
+    t_all = targets(examples, horizon_days)
+    per_episode = examples.drop_duplicates("client_id")
     summary = {
         "n_labelled_episodes": float(len(labels)),
+        "n_closed_episodes": float(per_episode["outcome"].notna().sum()),
+        "n_open_episodes": float(per_episode["event_days"].isna().sum()),
         "dropout_rate": float(labels.mean()),
         "n_development_clients": float(len(dev_ids)),
         "n_test_clients": float(len(test_ids)),
         "n_examples": float(len(examples)),
+        "n_snapshot_examples": float(examples["example_kind"].eq("snapshot").sum()),
+        "n_censored_examples": float((t_all.w == 0).sum()),
+        "max_censoring_weight": float(t_all.w.max()) if len(t_all.w) else float("nan"),
     }
     return TrainingResult(
         model=model,
@@ -375,6 +546,7 @@ def train_models(
         temporal_note=note,
         history=history,
         split_summary=summary,
+        test_clients=test_ids,
     )
 
 
@@ -386,6 +558,7 @@ def _temporal_check(
     feature_settings: dict,
     developed: Development,
     progress: Progress | None,
+    horizon_days: int,
 ) -> tuple[pd.DataFrame | None, str]:
     """Refit the chosen configuration on earlier intakes; predict the later ones."""
     earlier, later = split_by_intake(labels, intake_dates, config.temporal_fraction)
@@ -393,11 +566,13 @@ def _temporal_check(
         return None, "too few labelled episodes of each outcome among the earlier or later intakes"
     if progress:
         progress(f"temporal check: {len(earlier)} earlier intakes predict {len(later)} later ones")
-    dev = examples[examples["client_id"].isin(earlier)].reset_index(drop=True)
-    test = examples[examples["client_id"].isin(later)].reset_index(drop=True)
-    fixed = (developed.selected, developed.params)
-    model = develop(dev, _outcomes(dev, labels), config, feature_settings, None, fixed).model
-    risk = model.predict_proba(model_inputs(test))[:, 1]
     cut = intake_dates.reindex(later).min()
+    dev = examples[examples["client_id"].map(intake_dates) < cut].reset_index(drop=True)
+    test = landmark_assessment_rows(
+        examples[examples["client_id"].isin(later)], labels[labels.index.isin(later)]
+    )
+    fixed = (developed.selected, developed.params)
+    model = develop(dev, config, feature_settings, None, fixed, horizon_days).model
+    risk = model.predict_proba(model_inputs(test))[:, 1]
     note = f"trained on intakes before {cut:%Y-%m-%d}, tested on intakes from then on"
-    return _prediction_frame(test, _outcomes(test, labels), risk), note
+    return _prediction_frame(test, risk), note

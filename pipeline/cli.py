@@ -85,17 +85,55 @@ def synth(
         int | None, typer.Option("--n-clients", min=1, help="episodes to generate")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="random seed")] = None,
+    profile: Annotated[
+        str,
+        typer.Option(
+            "--profile",
+            help="named synthetic clinic (default, long_courses, fortnightly_sud, "
+            "srs_only_brief, wai_s)",
+        ),
+    ] = "default",
+    truth: Annotated[
+        bool,
+        typer.Option(
+            "--truth",
+            help="also write truth.csv: each active client's eventual outcome and true "
+            "dropout probability",
+        ),
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Write a synthetic cohort that follows the data contract."""
     with _exit_statuses():
-        from pipeline.synth import write_cohort
+        from pipeline.synth import PROFILES, write_clinic, write_cohort
 
+        if profile not in PROFILES:
+            raise InputError(
+                f"unknown --profile {profile!r}. Fix: use one of {', '.join(PROFILES)}."
+            )
+        clinic = PROFILES[profile]
         cfg = load_config(config)
         n = n_clients if n_clients is not None else cfg.synth.n_clients
         s = seed if seed is not None else cfg.synth.seed
-        clients_path, sessions_path = write_cohort(out, n, s, cfg.instruments)
-        console.print(f"wrote {clients_path} and {sessions_path} ({n} clients, seed {s})")
+        # The clinic's instruments (e.g. WAI-S on 1-7) shape the ratings written; the
+        # other commands need the same settings to accept them, so say which.
+        instruments = clinic.instruments_for(cfg.instruments)
+        if truth:
+            paths = write_clinic(
+                out, n, s, instruments, clinic, horizon_days=cfg.label.horizon_days
+            )
+        else:
+            paths = write_cohort(out, n, s, instruments, clinic)
+        console.print(
+            f"wrote {' and '.join(str(p) for p in paths)} ({n} clients, seed {s}, "
+            f"profile {profile})"
+        )
+        overrides = clinic.config_overrides()
+        if overrides:
+            console.print(
+                f"note: profile {profile} uses instrument settings {overrides['instruments']}; "
+                "put them under instruments: in the --config of validate, train and score"
+            )
 
 
 @app.command()

@@ -77,6 +77,9 @@ class FeaturesConfig(_Frozen):
     # an integer K means appointments 1..K; a list names the appointments
     landmarks: int | tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20)
     slope_window: int = Field(3, ge=2, le=20)
+    # besides the landmarks, a training example of every open episode each this many days
+    # of the calendar (counted back from the export date), built as `score` builds a row
+    snapshot_days: int = Field(14, ge=1, le=365)
 
     @model_validator(mode="after")
     def _check_landmarks(self) -> FeaturesConfig:
@@ -102,6 +105,17 @@ class HistoryConfig(_Frozen):
 class LabelConfig(_Frozen):
     inactive_as_dropout: bool = False
     inactive_days: int = Field(90, ge=1)
+    # risk_within_horizon: discharged as a dropout on or before the as-of date plus this
+    horizon_days: int = Field(60, ge=1, le=730)
+
+
+class BacktestConfig(_Frozen):
+    # past as-of dates at which the held-out clients' caseload is rebuilt and scored
+    dates: int = Field(6, ge=1, le=36)
+    spacing_days: int = Field(30, ge=1)
+    # the latest date lies this many days before the export (at least the horizon), so
+    # every date's horizon outcome is observed and most episodes have ended since
+    min_follow_up_days: int = Field(90, ge=1)
 
 
 def _choices(value) -> tuple:
@@ -163,12 +177,16 @@ class SearchConfig(_Frozen):
     configs_per_candidate: int = Field(4, ge=1)
     # time box: no new configuration is started after this many minutes (logged when hit)
     max_minutes: float = Field(6.0, gt=0)
+    # the search compares configurations on the examples of a seeded sample of clients
+    # holding at most this many rows; the chosen one is then cross-validated (for its
+    # calibration) and refitted on every example
+    max_rows: int = Field(40000, ge=1000)
 
 
 class TrainingConfig(_Frozen):
     seed: int = 42
     test_fraction: float = Field(0.2, gt=0, lt=0.9)
-    temporal_fraction: float = Field(0.2, ge=0, lt=0.9)
+    temporal_fraction: float = Field(0.0, ge=0, lt=0.9)
     cv_folds: int = Field(4, ge=2, le=20)
     selection_metric: Literal["log_loss"] = "log_loss"
     calibration: Literal["sigmoid", "isotonic", "auto"] = "auto"
@@ -176,6 +194,7 @@ class TrainingConfig(_Frozen):
     candidates: CandidatesConfig = CandidatesConfig()
     search: SearchConfig = SearchConfig()
     history: HistoryConfig = HistoryConfig()
+    backtest: BacktestConfig = BacktestConfig()
 
 
 class TiersConfig(_Frozen):
@@ -242,6 +261,8 @@ class PromotionConfig(_Frozen):
     auroc_margin: float = Field(0.0, ge=0, lt=1)
     # the challenger's calibration slope on the held-out clients must lie within these bounds
     calibration_slope: tuple[float, float] = (0.8, 1.2)
+    # |observed rate − mean predicted risk| of the challenger on the caseload back-test
+    calibration_in_the_large: float = Field(0.05, gt=0, lt=1)
     # the challenger's largest subgroup gap (AUROC, calibration-in-the-large) may exceed the
     # champion's by at most this much
     subgroup_gap_tolerance: float = Field(0.02, ge=0)

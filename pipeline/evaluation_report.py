@@ -24,6 +24,7 @@ from models.assessment import CHAMPION, FLAG_ALL, FLAG_NONE, POOLED_GROUP, Asses
 from pipeline.output import atomic_write, write_text
 
 REPORT_SECTIONS: tuple[str, ...] = (
+    "caseload",
     "summary",
     "discrimination",
     "calibration",
@@ -47,7 +48,8 @@ FIGURES: tuple[str, ...] = (
 )
 
 _TITLES = {
-    "summary": "Summary",
+    "caseload": "The caseload back-test: risks on past caseloads against what happened",
+    "summary": "Summary of the landmark view (closed held-out episodes)",
     "discrimination": "Discrimination: does the model rank clients who drop out higher?",
     "calibration": "Calibration: do the risks match what happened?",
     "decision-curve": "Clinical usefulness: decision curve",
@@ -59,6 +61,14 @@ _TITLES = {
     "methods": "Methods",
 }
 _HOW_TO_READ = {
+    "caseload": (
+        "The headline: the held-out clients' caseloads rebuilt on past dates from what an "
+        "export taken then would have shown, scored as `score` scores a caseload, and "
+        "compared with what happened to those clients since. Calibration-in-the-large is "
+        "the observed dropout rate minus the mean predicted risk (above 0: risks too low); "
+        "a slope below 1 means risks too extreme. Episodes still open at the export are "
+        "censored and handled by inverse-probability-of-censoring weights."
+    ),
     "summary": (
         "The headline numbers for the selected model on clients it never saw during "
         "training; brackets hold 95% intervals, the range the true value plausibly lies in."
@@ -620,6 +630,72 @@ def _overall_table(overall: pd.DataFrame, metrics: Sequence[str], caption: str) 
     return _table(headers, _overall_rows(overall, metrics), caption)
 
 
+_CASELOAD_TARGETS = {
+    "risk": "risk (ends in dropout)",
+    "risk_within_horizon": "risk_within_horizon (dropout discharge within the horizon)",
+}
+
+
+def _caseload(caseload: pd.DataFrame | None, note: str) -> str:
+    if caseload is None or not len(caseload):
+        return "<p>No caseload back-test was run for this model.</p>"
+    headers = [
+        "target", "AUROC (95% CI)", "AUPRC", "Brier", "calibration slope (95% CI)",
+        "observed − predicted (95% CI)", "observed rate", "mean risk", "rows", "censored",
+    ]  # fmt: skip
+    rows = []
+    pooled_rows = caseload[caseload["date"].eq("pooled")]
+    for _, r in pooled_rows.iterrows():
+        rows.append(
+            [
+                _CASELOAD_TARGETS.get(r["target"], r["target"]),
+                _with_ci(r, "auroc"),
+                _num(r["auprc"]),
+                _num(r["brier"]),
+                _with_ci(r, "cal_slope"),
+                _with_ci(r, "calibration_in_the_large"),
+                _pct(r["observed_rate"]),
+                _pct(r["mean_risk"]),
+                str(int(r["n_rows"])),
+                _pct(r["censored_share"]),
+            ]
+        )
+    out = f"<p>{_esc(note)}</p>" if note else ""
+    out += _table(headers, rows, "Pooled over the back-test dates")
+    per_date = caseload[~caseload["date"].eq("pooled")]
+    date_rows = []
+    for date, part in per_date.groupby("date", sort=True):
+        by = part.set_index("target")
+        cells = [str(date), str(int(by["n_rows"].iloc[0]))]
+        for target in _CASELOAD_TARGETS:
+            if target in by.index:
+                t = by.loc[target]
+                cells += [
+                    _num(t["auroc"]),
+                    _num(t["cal_slope"]),
+                    _num(t["calibration_in_the_large"]),
+                ]
+            else:
+                cells += ["–", "–", "–"]
+        date_rows.append(cells)
+    out += _table(
+        [
+            "as-of date",
+            "clients scored",
+            "risk AUROC",
+            "risk slope",
+            "risk obs − pred",
+            "horizon AUROC",
+            "horizon slope",
+            "horizon obs − pred",
+        ],  # fmt: skip
+        date_rows,
+        "Per date (the eventual outcome's per-date figures lean on the pooled censoring "
+        "weights: read them for the trend)",
+    )
+    return out
+
+
 def _summary(a: Assessment, context: Mapping[str, str | float]) -> str:
     champion = a.overall.set_index("model").loc[CHAMPION].to_dict()
     n_rows = int(champion["n_examples"])
@@ -901,8 +977,11 @@ def _temporal(temporal: Assessment | None, a: Assessment) -> str:
 def _methods(a: Assessment, methods: Sequence[str]) -> str:
     standard = [
         "Reported following TRIPOD+AI (Collins et al., BMJ 2024;385:e078378).",
-        "Every episode counts once: the prediction rows of one client carry weights that "
-        "sum to 1, and these weights are used in every measure, curve and count.",
+        "In the landmark view every closed held-out episode counts once: the prediction "
+        "rows of one client carry weights that sum to 1, used in every measure, curve and "
+        "count of that view. These evaluation weights depend on how long an episode ran, "
+        "so the landmark view describes closed episodes, not a caseload; the caseload "
+        "back-test is the headline, and no training example is weighted this way.",
         f"95% intervals are percentile intervals from {a.n_boot} bootstrap resamples of "
         "clients (all rows of a client are resampled together); subgroup and landmark "
         "intervals resample clients within the group.",
@@ -931,6 +1010,8 @@ def render_evaluation_html(
     temporal: Assessment | None = None,
     context: Mapping[str, str | float] | None = None,
     methods: Sequence[str] = (),
+    caseload: pd.DataFrame | None = None,
+    caseload_note: str = "",
 ) -> str:
     """The report as one HTML document, figures embedded as data URIs.
 
@@ -946,6 +1027,9 @@ def render_evaluation_html(
         Facts about the model and run shown in the summary (escaped).
     methods
         Sentences for the methods section (escaped), before the standard ones.
+    caseload, caseload_note
+        The caseload back-test (``models.backtest.caseload_metrics``) and a sentence on
+        its dates; shown first.
 
     Returns
     -------
@@ -954,6 +1038,7 @@ def render_evaluation_html(
     """
     a = assessment
     bodies = {
+        "caseload": _caseload(caseload, caseload_note),
         "summary": _summary(a, context or {}),
         "discrimination": _discrimination(a, figures),
         "calibration": _calibration(a, figures),
@@ -1008,6 +1093,8 @@ def write_evaluation_report(
     temporal: Assessment | None = None,
     context: Mapping[str, str | float] | None = None,
     methods: Sequence[str] = (),
+    caseload: pd.DataFrame | None = None,
+    caseload_note: str = "",
 ) -> list[Path]:
     """Write the evaluation figures and the self-contained HTML report.
 
@@ -1041,7 +1128,13 @@ def write_evaluation_report(
         for name, data in figures.items()
     ]
     page = render_evaluation_html(
-        assessment, figures, temporal=temporal, context=context, methods=methods
+        assessment,
+        figures,
+        temporal=temporal,
+        context=context,
+        methods=methods,
+        caseload=caseload,
+        caseload_note=caseload_note,
     )
     written.append(write_text(page, out_dir / "report.html"))
     return written

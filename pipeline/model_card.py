@@ -36,6 +36,7 @@ CARD_SECTIONS: tuple[str, ...] = (
     "training-data",
     "label",
     "model",
+    "caseload",
     "performance",
     "subgroups",
     "limitations",
@@ -47,7 +48,8 @@ CARD_SECTION_TITLES: dict[str, str] = {
     "training-data": "Training data",
     "label": "Label definition",
     "model": "Model",
-    "performance": "Performance on held-out clients",
+    "caseload": "Performance on past caseloads (the headline)",
+    "performance": "Landmark view: closed held-out episodes",
     "subgroups": "Subgroups and fairness",
     "limitations": "Limitations and ethical considerations",
     "methods": "Methods",
@@ -118,6 +120,10 @@ class ModelCardFacts:
     features: dict[str, list[str]]
     promotion: str = ""
     landmarks: tuple[int, ...] = ()
+    # the caseload back-test (models.backtest.caseload_metrics) and a sentence on its dates
+    caseload: object = None
+    caseload_note: str = ""
+    horizon_days: int = 60
 
 
 # ---------------------------------------------------------------------------- blocks
@@ -342,7 +348,7 @@ def _training_data(f: ModelCardFacts) -> list[_Block]:
         ["appointments attended", _pct(d.get("data_attendance_rate"))],
         ["attended sessions with a WAI rating", _pct(d.get("data_wai_rated_share"))],
         ["attended sessions with an SRS rating", _pct(d.get("data_srs_rated_share"))],
-        ["landmark examples (training rows)", _count(d.get("data_landmark_examples"))],
+        ["training examples (landmarks and snapshots)", _count(d.get("data_training_examples"))],
         ["input rows rejected by validation", _count(d.get("data_rejected_rows"))],
         ["development clients", _count(s.get("n_development_clients"))],
         ["held-out test clients", _count(s.get("n_test_clients"))],
@@ -375,22 +381,75 @@ def _label(f: ModelCardFacts) -> list[_Block]:
         )
     items = [
         "Dropout (1): the episode's discharge_reason is dropout.",
-        "Completion (0): the episode's discharge_reason is completed.",
-        "No label: episodes discharged as transferred or other, and active episodes (no "
-        "discharge yet); they are used neither to train nor to evaluate.",
+        "Another ending (0): completed, transferred or other; dropout competes with these "
+        "endings (a transfer is an ending that is not a dropout).",
+        "Censored: episodes still open at the export. Their outcome is unknown, but they "
+        "are used: every example of an open episode counts for as long as it was "
+        "followed (inverse-probability-of-censoring weights).",
+        f"risk_within_horizon: discharged as a dropout within {f.horizon_days} days of "
+        "the moment of prediction; never above risk.",
         switch,
     ]
-    when = "Predictions are made at landmarks: just after an appointment"
+    when = "Predictions are made at the states `score` meets: just after an appointment (landmarks"
     if f.landmarks:
-        when += f" (training examples after appointments {', '.join(map(str, f.landmarks))})"
+        when += f" {', '.join(map(str, f.landmarks))}"
     when += (
-        ", using nothing recorded after that moment (no later session, rating or the "
-        "discharge itself). The question answered is: given what is known about this client "
-        "up to now, what is the probability that this episode ends in dropout? Each "
-        "episode counts once in training and evaluation: its landmark examples are "
-        "weighted 1/n."
+        ") and on calendar dates while the episode is open (snapshots, with the time since "
+        "the last appointment counted up to the date), using nothing recorded after that "
+        "moment. The question answered is: given what is known about this client up to "
+        "now, what is the probability that this episode ends in dropout? No example is "
+        "weighted by its episode's outcome or length; an example's weight is 1 over the "
+        "chance that its episode's end was observed before the export."
     )
     return [_Bullets(tuple(items)), _Paragraph(when)]
+
+
+_CASELOAD_TARGETS = {
+    "risk": "risk (ends in dropout)",
+    "risk_within_horizon": "risk_within_horizon",
+}
+
+
+def _caseload(f: ModelCardFacts) -> list[_Block]:
+    frame = f.caseload
+    if frame is None or not len(frame):
+        return [_Paragraph("No caseload back-test was recorded for this version.")]
+    rows = []
+    for _, r in frame[frame["date"].eq("pooled")].iterrows():
+        rows.append(
+            [
+                _CASELOAD_TARGETS.get(r["target"], str(r["target"])),
+                _with_ci(r, "auroc"),
+                _num(r["auprc"]),
+                _num(r["brier"]),
+                _with_ci(r, "cal_slope"),
+                _with_ci(r, "calibration_in_the_large"),
+                _count(r["n_rows"]),
+            ]
+        )
+    return [
+        _HowToRead(
+            "The held-out clients' caseloads rebuilt on past dates (what an export then "
+            "would have shown), scored by this model, against what happened since. "
+            "Observed − predicted above 0 means risks too low on average; a slope below 1 "
+            "means risks too extreme. Open episodes are censored (IPCW). This is how the "
+            "list is used, so these are the figures to judge it by; `promote` gates on them."
+        ),
+        _Paragraph(f.caseload_note),
+        _table(
+            "Caseload back-test, pooled over the dates",
+            [
+                "target",
+                "AUROC (95% CI)",
+                "AUPRC",
+                "Brier",
+                "calibration slope (95% CI)",
+                "observed − predicted (95% CI)",
+                "client-dates",
+            ],  # fmt: skip
+            rows,
+        ),
+    ]
 
 
 def _family_order(families: Iterable[str]) -> list[str]:
@@ -588,10 +647,13 @@ def _limitations(f: ModelCardFacts) -> list[_Block]:
         "The label depends on how discharges are coded: where some dropouts are recorded as "
         "other or transferred, or inactive episodes are closed late, the model learns that "
         "coding and its risks inherit it.",
-        "Censoring: episodes still open at extraction are unlabelled, so among recent "
-        "intakes only those that ended soonest are labelled and recent risk can be "
-        "misjudged; the temporal check measures calibration on later intakes for this "
-        f"reason.{temporal}",
+        "Censoring: episodes still open at the export are censored; their examples count "
+        "through inverse-probability-of-censoring weights, which assume that how long an "
+        "example was followed (its date) says nothing about its outcome given its "
+        "features. A clinic whose dropout rate changed over time breaks that assumption."
+        f"{temporal}",
+        "The caseload back-test scores past caseloads with a model trained on the other "
+        "clients' whole history, later years included; it is not a fully prospective test.",
         "Therapist and site history encode past dropout rates: a client's risk moves with "
         "their therapist's and site's record, which can be unfair to staff whose past "
         "caseloads were harder. New therapists, and those with few labelled episodes, get "
@@ -635,6 +697,7 @@ def _sections(f: ModelCardFacts) -> dict[str, list[_Block]]:
         "training-data": _training_data(f),
         "label": _label(f),
         "model": _model(f),
+        "caseload": _caseload(f),
         "performance": _performance(f),
         "subgroups": _subgroups(f),
         "limitations": _limitations(f),

@@ -28,8 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features.drift import DriftReport, cross_sections
-from features.landmarks import landmark_examples, model_inputs
-from models.assessment import assess
+from models.backtest import caseload_metrics, pooled, subgroup_gaps, target_frame
 from models.evaluation import paired_auroc_difference
 from models.training import SUBGROUP_COLUMNS, held_out
 from pipeline.config import Config, FeaturesConfig, InstrumentsConfig, PromotionConfig
@@ -43,7 +42,7 @@ from pipeline.tracking import (
     load_risk_model,
 )
 
-GATES = ("auroc", "calibration_slope", "subgroup_gap", "drift")
+GATES = ("auroc", "calibration_slope", "calibration_in_the_large", "subgroup_gap", "drift")
 # fewer labelled held-out episodes than this cannot support a comparison
 MIN_EPISODES = 50
 
@@ -130,6 +129,17 @@ def decide(
             f"challenger within {low:g}–{high:g}",
         )
     )
+    citl = f.get("calibration_in_the_large_challenger", math.nan)
+    bound = config.calibration_in_the_large
+    gates.append(
+        Gate(
+            "calibration_in_the_large",
+            bool(math.isfinite(citl) and abs(citl) <= bound),
+            _num(f.get("calibration_in_the_large_champion", math.nan)),
+            _num(citl),
+            f"observed − predicted within ±{bound:g}",
+        )
+    )
     tolerance = config.subgroup_gap_tolerance
     worse = []
     shown = {"champion": [], "challenger": []}
@@ -175,11 +185,9 @@ def _drift_words(report: DriftReport | None) -> str:
     return words
 
 
-def _held_out_examples(
-    tables, labels: pd.Series, models: dict, landmarks: tuple[int, ...]
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Landmark rows of clients held out by every model's split, and each model's risk."""
-    ids = labels.index.to_numpy()
+def _held_out_clients(tables, models: dict) -> np.ndarray:
+    """Clients held out by every model's split (none of them trained on these)."""
+    ids = tables.clients["client_id"].to_numpy()
     keep = np.ones(len(ids), dtype=bool)
     for label, model in models.items():
         split = getattr(model, "split_", None)
@@ -189,73 +197,69 @@ def _held_out_examples(
                 "(registered by an earlier dropout-risk). Fix: retrain it, or promote with --force."
             )
         keep &= held_out(ids, split["test_fraction"], split["seed"])
-    chosen = labels[keep]
-    clients = tables.clients[tables.clients["client_id"].isin(chosen.index)]
-    frames, risks = {}, {}
-    for label, model in models.items():
-        settings = model.feature_settings
-        instruments = InstrumentsConfig.model_validate(settings["instruments"])
-        features = FeaturesConfig.model_validate(settings["features"]).model_copy(
-            update={"landmarks": landmarks}
-        )
-        examples = landmark_examples(clients, tables.sessions, instruments, features)
-        frames[label] = examples.sort_values(["client_id", "landmark"]).reset_index(drop=True)
-    first, *others = frames.values()
-    for other in others:
-        same = first[["client_id", "landmark"]].equals(other[["client_id", "landmark"]])
-        if not same:  # pragma: no cover - landmarks are fixed above, so rows agree
-            raise RuntimeError("the two models' held-out rows differ")
-    for label, model in models.items():
-        risks[label] = model.predict_proba(model_inputs(frames[label]))[:, 1]
-    return first, risks
+    return ids[keep]
 
 
 def measure(tables, champion, challenger, config: Config) -> tuple[dict[str, float], int]:
-    """Every figure the gates need, on the clients both models held out."""
-    from pipeline.train import episode_outcomes
+    """Every figure the gates need: the caseload back-test on the clients both models
+    held out (their caseloads on past dates, as `score` would have met them, against
+    what happened since; ``models.backtest``)."""
+    from pipeline.train import caseload_backtest_predictions, endings_of
 
-    labels = episode_outcomes(tables, config).dropna()
-    landmarks = FeaturesConfig.model_validate(
-        challenger.feature_settings["features"]
-    ).landmark_list()
     models = {"challenger": challenger} | ({"champion": champion} if champion is not None else {})
-    examples, risks = _held_out_examples(tables, labels, models, landmarks)
-    y = examples["client_id"].map(labels).to_numpy(dtype=int)
-    n_episodes = int(examples["client_id"].nunique())
-    if n_episodes < MIN_EPISODES or len(np.unique(y)) < 2:
+    held = _held_out_clients(tables, models)
+    endings = endings_of(tables, config)
+    horizon = int(config.label.horizon_days)
+    frames = {}
+    for label, model in models.items():
+        predictions, _ = caseload_backtest_predictions(
+            model, tables, endings, held, config, attributes=SUBGROUP_COLUMNS
+        )
+        frames[label] = predictions
+    first = frames["challenger"]
+    risk = target_frame(first, horizon)["risk"]
+    seen = risk["w"] > 0
+    n_episodes = int(first.loc[seen.to_numpy(), "client_id"].nunique())
+    if n_episodes < MIN_EPISODES or risk.loc[seen, "y"].nunique() < 2:
         raise InputError(
-            f"only {n_episodes} labelled episodes with appointments are held out by both "
-            f"models (at least {MIN_EPISODES}, with both outcomes, are needed to compare them). "
-            "Fix: promote with the export the challenger was trained on, or a longer one."
+            f"only {n_episodes} held-out clients with an observed outcome are in the past "
+            f"caseloads of both models (at least {MIN_EPISODES}, with both outcomes, are "
+            "needed to compare them). Fix: promote with the export the challenger was "
+            "trained on, or a longer one."
         )
-    predictions = examples[["client_id", "weight", "landmark", *SUBGROUP_COLUMNS]].copy()
-    predictions.insert(1, "y", y)
-    figures: dict[str, float] = {"episodes": float(n_episodes)}
+    figures: dict[str, float] = {"episodes": float(n_episodes), "caseload_rows": float(len(first))}
     seed = config.training.seed
-    for label, risk in risks.items():
-        predictions["risk"] = risk
-        a = assess(
-            predictions,
-            flag_threshold=config.scoring.tiers.high,
-            n_boot=config.promotion.bootstrap,
-            seed=seed,
+    for label, predictions in frames.items():
+        if not predictions[["date", "client_id"]].equals(first[["date", "client_id"]]):
+            raise RuntimeError("the two models' back-test rows differ")  # pragma: no cover
+        metrics = caseload_metrics(
+            predictions, horizon, n_boot=config.promotion.bootstrap, seed=seed
         )
-        row = a.overall.set_index("model").loc["champion"]  # assess's name for the model judged
-        for metric in ("auroc", "auprc", "brier", "cal_slope", "cal_intercept"):
-            figures[f"{metric}_{label}"] = float(row[metric])
-        figures[f"cal_slope_{label}_ci_low"] = float(row["cal_slope_ci_low"])
-        figures[f"cal_slope_{label}_ci_high"] = float(row["cal_slope_ci_high"])
-        figures[f"gap_auroc_{label}"] = float(a.gaps.get("auroc", math.nan))
-        figures[f"gap_calibration_{label}"] = float(
-            a.gaps.get("calibration_in_the_large", math.nan)
+        pooled_risk = pooled(metrics, "risk")
+        figures[f"auroc_{label}"] = pooled_risk["auroc"]
+        figures[f"auprc_{label}"] = pooled_risk["auprc"]
+        figures[f"brier_{label}"] = pooled_risk["brier"]
+        figures[f"cal_slope_{label}"] = pooled_risk["cal_slope"]
+        figures[f"cal_slope_{label}_ci_low"] = pooled_risk.get("cal_slope_ci_low", math.nan)
+        figures[f"cal_slope_{label}_ci_high"] = pooled_risk.get("cal_slope_ci_high", math.nan)
+        figures[f"calibration_in_the_large_{label}"] = pooled_risk["calibration_in_the_large"]
+        horizon_figures = pooled(metrics, "risk_within_horizon")
+        figures[f"horizon_auroc_{label}"] = horizon_figures["auroc"]
+        figures[f"horizon_cal_slope_{label}"] = horizon_figures["cal_slope"]
+        gaps = subgroup_gaps(
+            target_frame(predictions, horizon)["risk"],
+            predictions[list(SUBGROUP_COLUMNS)],
         )
+        figures[f"gap_auroc_{label}"] = gaps["auroc"]
+        figures[f"gap_calibration_{label}"] = gaps["calibration_in_the_large"]
     if champion is not None:
+        old = target_frame(frames["champion"], horizon)["risk"]
         diff, low, high = paired_auroc_difference(
-            y,
-            risks["challenger"],
-            risks["champion"],
-            examples["weight"].to_numpy(dtype=float),
-            pd.factorize(examples["client_id"])[0],
+            risk.loc[seen, "y"].to_numpy(),
+            risk.loc[seen, "p"].to_numpy(),
+            old.loc[seen, "p"].to_numpy(),
+            risk.loc[seen, "w"].to_numpy(),
+            pd.factorize(risk.loc[seen, "client_id"])[0],
             n_boot=config.promotion.bootstrap,
             seed=seed,
         )

@@ -36,6 +36,7 @@ RISK_LIST_COLUMNS = [
     "scored",
     "not_scored_reason",
     "model_version",
+    "risk_within_horizon",
 ]
 REJECTED_COLUMNS = ["file", "row", "column", "value", "reason"]
 NO_APPOINTMENTS = "no appointments before the as-of date"
@@ -235,6 +236,13 @@ def batch_drift(model, X: pd.DataFrame, drift: DriftConfig) -> DriftReport | Non
     )
 
 
+def horizon_risk(model, X: pd.DataFrame, risk: np.ndarray) -> np.ndarray:
+    """``risk_within_horizon`` for the rows (NaN for a model trained before it existed)."""
+    if not hasattr(model, "horizon_pipeline_"):
+        return np.full(len(X), np.nan)
+    return model.predict_horizon(X, risk)
+
+
 def build_risk_list(
     tables: ValidatedTables, loaded: LoadedModel, as_of: pd.Timestamp, tiers=None
 ) -> pd.DataFrame:
@@ -277,6 +285,7 @@ def score_caseload(
     if len(X):
         probability, contributions, base_value = model.predict_and_explain(X, with_base=True)
         risk = pd.Series(probability, index=X.index)
+        soon = pd.Series(horizon_risk(model, X, probability), index=X.index)
         # the learnt history values and the overall rate, for the reasons' wording
         examples = examples.join(model.history.transform(X))
         examples["ctx_history_prior"] = model.history.prior_
@@ -293,11 +302,13 @@ def score_caseload(
             }
     else:
         risk = pd.Series(dtype=float)
+        soon = pd.Series(dtype=float)
         reasons = pd.DataFrame(columns=["reason_1", "reason_2", "reason_3"])
 
     base = active_clients[["client_id", "therapist_id", "site"]].copy()
     base = base.set_index("client_id", drop=False)
     base["risk"] = risk.reindex(base.index)
+    base["risk_within_horizon"] = soon.reindex(base.index)
     scored = base["risk"].notna()
     base["scored"] = scored
     base["not_scored_reason"] = np.where(scored, "", NO_APPOINTMENTS)
@@ -318,6 +329,7 @@ def score_caseload(
                 "therapist_id": rejected["therapist_id"].to_numpy(),
                 "site": rejected["site"].to_numpy(),
                 "risk": np.nan,
+                "risk_within_horizon": np.nan,
                 "scored": False,
                 "not_scored_reason": rejected["reason"].to_numpy(),
                 "reason_1": "",
@@ -331,6 +343,10 @@ def score_caseload(
     base = base.reset_index(drop=True)
     # round first, so the tier agrees with the risk as written (0.399996 is listed as 0.4: high)
     base["risk"] = base["risk"].astype(float).round(4)
+    # rounded after the cap, so the written value never exceeds the written risk
+    base["risk_within_horizon"] = np.minimum(
+        base["risk_within_horizon"].astype(float).round(4), base["risk"]
+    )
     tiers = tiers if tiers is not None else TiersConfig.model_validate(settings["tiers"])
     base["risk_tier"] = _tiers(base, tiers)
     base = base.sort_values(

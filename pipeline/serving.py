@@ -51,7 +51,7 @@ RISK_LIST_SPARK_TYPE = (
     "struct<client_id: string, therapist_id: string, site: string, risk: double, "
     "risk_tier: string, rank: bigint, reason_1: string, reason_2: string, reason_3: string, "
     "sessions_attended: bigint, last_attended: string, scored: boolean, "
-    "not_scored_reason: string, model_version: string>"
+    "not_scored_reason: string, model_version: string, risk_within_horizon: double>"
 )
 AS_OF_REQUIRED = (
     "a one-row-per-client request needs the as-of date as the parameter 'as_of' "
@@ -466,9 +466,18 @@ def score_client_rows(
             "scored": False,
             "not_scored_reason": "",
             "model_version": version_label,
+            "risk_within_horizon": np.nan,
         },
         index=pd.RangeIndex(n),
-    ).astype({"risk": float, "rank": object, "sessions_attended": "int64", "scored": bool})
+    ).astype(
+        {
+            "risk": float,
+            "risk_within_horizon": float,
+            "rank": object,
+            "sessions_attended": "int64",
+            "scored": bool,
+        }
+    )
 
     # rows that passed validation: listed by score_caseload when active
     valid = tables.clients
@@ -500,6 +509,9 @@ def score_client_rows(
     out["last_attended"] = out["last_attended"].where(out["last_attended"].notna(), "")
     out = out.astype(object)
     out["risk"] = out["risk"].where(out["scored"].astype(bool), None)
+    out["risk_within_horizon"] = out["risk_within_horizon"].where(
+        out["scored"].astype(bool) & out["risk_within_horizon"].notna(), None
+    )
     if TiersConfig.model_validate(settings["tiers"]).rule == "capacity":
         out["risk_tier"] = None  # the highest risks *at each site*: caseload-wide as well
     out["rank"] = None

@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 
 from features.instruments import derive_scores
-from features.labels import episode_labels
-from features.landmarks import landmark_examples
+from features.labels import episode_endings, episode_labels
+from features.landmarks import training_examples
 from features.schema import FEATURE_FAMILIES
 from models.assessment import Assessment, assess
+from models.backtest import backtest_dates, backtest_predictions, caseload_metrics, pooled
 from models.training import InsufficientDataError, Progress, TrainingResult, train_models
-from pipeline.config import Config
+from pipeline.config import Config, FeaturesConfig, InstrumentsConfig
 from pipeline.errors import InputError
 from pipeline.ingest import read_table
 from pipeline.tracking import CHAMPION, CHECKSUM_TAG, configure, file_sha256, tracking_uri
@@ -79,12 +80,132 @@ def episode_outcomes(tables: ValidatedTables, config: Config) -> pd.Series:
     )
 
 
-def labelled_landmarks(tables: ValidatedTables, config: Config) -> tuple[pd.DataFrame, pd.Series]:
-    """Landmark examples of the labelled episodes, and every episode's label."""
+def export_date(tables: ValidatedTables) -> pd.Timestamp:
+    """The date the export was taken: its latest appointment."""
+    return tables.sessions["session_date"].max()
+
+
+def endings_of(tables: ValidatedTables, config: Config) -> pd.DataFrame:
+    """How and when each episode ended (open ones censored at the export)."""
+    sessions = tables.sessions
+    return episode_endings(
+        tables.clients,
+        last_seen=sessions.groupby("client_id")["session_date"].max(),
+        extraction_date=export_date(tables),
+        inactive_as_dropout=config.label.inactive_as_dropout,
+        inactive_days=config.label.inactive_days,
+    )
+
+
+def build_examples(
+    tables: ValidatedTables, config: Config
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """Training examples of every episode (landmarks and snapshots, open episodes
+    included), the contract's label of each episode, and how each episode ended."""
     labels = episode_outcomes(tables, config)
-    labelled = tables.clients[tables.clients["client_id"].isin(labels.dropna().index)]
-    examples = landmark_examples(labelled, tables.sessions, config.instruments, config.features)
-    return examples, labels
+    endings = endings_of(tables, config)
+    examples = training_examples(
+        tables.clients,
+        tables.sessions,
+        endings,
+        export_date(tables),
+        config.instruments,
+        config.features,
+    )
+    return examples, labels, endings
+
+
+def caseload_backtest(
+    result: TrainingResult, tables: ValidatedTables, endings: pd.DataFrame, config: Config
+) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
+    """The held-out clients' caseloads on past dates, scored, against what happened since.
+
+    Returns the metrics table (``models.backtest.caseload_metrics``) and the dates."""
+    predictions, dates = caseload_backtest_predictions(
+        result.model, tables, endings, result.test_clients, config
+    )
+    metrics = caseload_metrics(
+        predictions,
+        config.label.horizon_days,
+        n_boot=config.training.bootstrap,
+        seed=config.training.seed,
+    )
+    return metrics, dates
+
+
+def caseload_backtest_predictions(
+    model,
+    tables: ValidatedTables,
+    endings: pd.DataFrame,
+    client_ids,
+    config: Config,
+    attributes: tuple[str, ...] = (),
+) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
+    """``model``'s risks on the past caseloads of ``client_ids`` (the back-test dates of
+    config), with what happened since; the features are rebuilt with the model's own
+    settings."""
+    bt = config.training.backtest
+    exported = export_date(tables)
+    dates = backtest_dates(
+        exported,
+        n_dates=bt.dates,
+        spacing_days=bt.spacing_days,
+        min_follow_up_days=bt.min_follow_up_days,
+        horizon_days=config.label.horizon_days,
+        earliest=tables.clients["intake_date"].min(),
+    )
+    held = tables.clients["client_id"].isin(client_ids)
+    settings = model.feature_settings
+    predictions = backtest_predictions(
+        model,
+        tables.clients[held.to_numpy()],
+        tables.sessions,
+        endings,
+        dates,
+        exported,
+        InstrumentsConfig.model_validate(settings["instruments"]),
+        FeaturesConfig.model_validate(settings["features"]),
+        attributes=attributes,
+    )
+    return predictions, dates
+
+
+def backtest_note(dates: list[pd.Timestamp], config: Config) -> str:
+    """The back-test's dates and horizon in a sentence (for the report and the card)."""
+    if not dates:
+        return "No back-test date lies inside the history."
+    return (
+        f"{len(dates)} as-of dates from {dates[0]:%Y-%m-%d} to {dates[-1]:%Y-%m-%d}, "
+        f"{config.training.backtest.spacing_days} days apart; on each, the caseload of "
+        "held-out clients open that day, from their appointments up to that day only, "
+        f"scored by this model; horizon {config.label.horizon_days} days. The model was "
+        "trained on the other clients' whole history."
+    )
+
+
+def caseload_run_metrics(metrics: pd.DataFrame) -> dict[str, float]:
+    """The back-test's pooled figures as run metrics: ``caseload_*`` for ``risk``,
+    ``caseload_horizon_*`` for ``risk_within_horizon``."""
+    names = {
+        "auroc": "auroc",
+        "auprc": "auprc",
+        "brier": "brier",
+        "cal_slope": "calibration_slope",
+        "calibration_in_the_large": "calibration_in_the_large",
+        "observed_rate": "observed_rate",
+        "mean_risk": "mean_risk",
+        "censored_share": "censored_share",
+        "n_rows": "rows",
+    }
+    out = {}
+    for target, prefix in (("risk", "caseload_"), ("risk_within_horizon", "caseload_horizon_")):
+        figures = pooled(metrics, target)
+        for key, name in names.items():
+            out[f"{prefix}{name}"] = figures.get(key, float("nan"))
+            for end in ("ci_low", "ci_high"):
+                if f"{key}_{end}" in figures:
+                    out[f"{prefix}{name}_{end}"] = figures[f"{key}_{end}"]
+    return out
 
 
 def feature_settings(config: Config) -> dict:
@@ -93,6 +214,7 @@ def feature_settings(config: Config) -> dict:
         "instruments": config.instruments.model_dump(mode="json"),
         "features": config.features.model_dump(mode="json"),
         "tiers": config.scoring.tiers.model_dump(mode="json"),
+        "horizon_days": config.label.horizon_days,
     }
 
 
@@ -126,7 +248,11 @@ def data_summary(
         "data_attendance_rate": float(len(attended) / len(scores)) if len(scores) else float("nan"),
         "data_wai_rated_share": float(attended["wai_bond"].notna().mean()),
         "data_srs_rated_share": float(attended["srs_total"].notna().mean()),
-        "data_landmark_examples": float(len(examples)),
+        "data_training_examples": float(len(examples)),
+        "data_snapshot_examples": float(examples["example_kind"].eq("snapshot").sum()),
+        "data_open_episodes": float(
+            examples.drop_duplicates("client_id")["event_days"].isna().sum()
+        ),
     }
 
 
@@ -274,6 +400,8 @@ def card_facts(
     methods: list[str],
     *,
     inputs: tuple[Path, Path],
+    caseload: pd.DataFrame | None = None,
+    caseload_note: str = "",
     run_id: str,
     version: int,
 ):
@@ -311,6 +439,9 @@ def card_facts(
         data_fingerprint={"clients": file_sha256(inputs[0]), "sessions": file_sha256(inputs[1])},
         features=families,
         landmarks=config.features.landmark_list(),
+        caseload=caseload,
+        caseload_note=caseload_note,
+        horizon_days=config.label.horizon_days,
     )
 
 
@@ -373,12 +504,23 @@ def methods_text(result: TrainingResult, config: Config) -> list[str]:
     tiers = config.scoring.tiers
     search = result.search
     return [
-        f"Clients were split once: {t.test_fraction:.0%} of labelled episodes were held out "
-        "for this evaluation; no client's examples appear in two sets. Each episode counts "
-        "once: its landmark examples are weighted 1/n.",
+        f"Clients were split once by a hash of their id: {t.test_fraction:.0%} of all "
+        "clients, open episodes included, were held out; no client's examples appear in "
+        "two sets.",
+        "Training examples: every episode, open ones included, just after its landmark "
+        f"appointments and every {config.features.snapshot_days} days of the calendar while "
+        "it was open (snapshots built as `score` builds a row as of a date). Dropout "
+        "competes with completion, transfer and other endings; an example's target is "
+        "whether its episode ended in dropout, and, for risk_within_horizon, whether it "
+        f"did so within {config.label.horizon_days} days. Episodes still open at the export "
+        "are censored: an example counts with weight 1 / G(t), G(t) being the share of "
+        "examples followed at least as long as its episode took to end (inverse probability "
+        "of censoring weighting, by the administrative follow-up to the export); a "
+        "censored example weighs 0. No weight depends on how an episode ended.",
         f"Candidates (regularised logistic regression, LightGBM and scikit-learn gradient "
         f"boosting, {int(search['search_configs_evaluated'])} configurations) were compared by "
-        f"{t.cv_folds}-fold cross-validation grouped by client on weighted log loss; the "
+        f"{t.cv_folds}-fold cross-validation grouped by client on IPCW-weighted log loss "
+        f"(on a seeded sample of clients with at most {t.search.max_rows} examples); the "
         "simplest within one standard error of the best was chosen: "
         f"{result.selected} {json.dumps(result.selected_params, sort_keys=True)}."
         + (
@@ -390,8 +532,9 @@ def methods_text(result: TrainingResult, config: Config) -> list[str]:
         "Coefficients and trees are constrained to the clinically certain direction of "
         "attendance, alliance and history features (more missed sessions never lowers risk).",
         f"Calibration: {result.calibration}, chosen by cross-fitted calibration error and "
-        "fitted on the out-of-fold predictions of the development clients. No class "
-        "resampling or reweighting was used, so nothing needed recalibrating after it.",
+        "fitted on the out-of-fold predictions of every development example, with the "
+        "censoring weights; risk_within_horizon has its own model and calibration and is "
+        "capped by risk. No class resampling or outcome-based reweighting was used.",
         "Therapist and site history: past dropout rates, encoded out of fold (an episode "
         "never informs its own value) and shrunk toward the overall rate "
         f"({h.get('history_therapist_shrinkage_episodes', float('nan')):.0f} episodes of "
@@ -429,18 +572,27 @@ def run_training(
         progress("reading and validating inputs")
     tables = load_inputs(clients_path, sessions_path, config)
     if progress:
-        progress("building landmark features")
-    examples, labels = labelled_landmarks(tables, config)
+        progress("building landmark and snapshot features")
+    examples, labels, endings = build_examples(tables, config)
     settings = feature_settings(config)
     intake_dates = tables.clients.set_index("client_id")["intake_date"]
     try:
         result = train_models(
-            examples, labels, config.training, settings, progress, intake_dates=intake_dates
+            examples,
+            labels,
+            config.training,
+            settings,
+            progress,
+            intake_dates=intake_dates,
+            horizon_days=config.label.horizon_days,
         )
     except InsufficientDataError as exc:
         raise InputError(
             f"{Path(clients_path).name}: {exc}. Fix: train on a longer history with closed episodes."
         ) from exc
+    if progress:
+        progress("back-testing on the held-out clients' past caseloads")
+    backtest, backtest_on = caseload_backtest(result, tables, endings, config)
     if progress:
         progress("assessing the model: curves, subgroups, explanation")
     assessment, temporal = assess_training(result, config)
@@ -470,6 +622,7 @@ def run_training(
         mlflow.log_params(params)
         metrics = data_summary(tables, labels, examples, config) | result.split_summary
         metrics |= result.search | result.history
+        metrics |= caseload_run_metrics(backtest)
         metrics |= {f"test_{k}": v for k, v in result.test_metrics.items()}
         for name, (lo, hi) in result.test_intervals.items():
             metrics[f"test_{name}_ci_low"] = lo
@@ -503,6 +656,8 @@ def run_training(
                 "fairness_gaps": assessment.gaps,
                 "temporal": None if temporal is None else temporal.overall.to_dict("records"),
                 "temporal_note": result.temporal_note,
+                "caseload_backtest": backtest.to_dict("records"),
+                "caseload_backtest_dates": [f"{d:%Y-%m-%d}" for d in backtest_on],
             },
             "evaluation.json",
         )
@@ -524,7 +679,13 @@ def run_training(
         with tempfile.TemporaryDirectory(prefix="dropout-eval-") as tmp:
             target = Path(report_dir) if report_dir is not None else Path(tmp)
             write_evaluation_report(
-                assessment, target, temporal=temporal, context=context, methods=methods
+                assessment,
+                target,
+                temporal=temporal,
+                context=context,
+                methods=methods,
+                caseload=backtest,
+                caseload_note=backtest_note(backtest_on, config),
             )
             mlflow.log_artifacts(str(target), artifact_path="evaluation")
 
@@ -541,6 +702,8 @@ def run_training(
                 examples,
                 methods,
                 inputs=(Path(clients_path), Path(sessions_path)),
+                caseload=backtest,
+                caseload_note=backtest_note(backtest_on, config),
                 run_id=run.info.run_id,
                 version=version,
             ),

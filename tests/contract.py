@@ -33,5 +33,6 @@ RISK_LIST_COLUMNS = [
     "scored",
     "not_scored_reason",
     "model_version",
+    "risk_within_horizon",
 ]
 REJECTED_COLUMNS = ["file", "row", "column", "value", "reason"]

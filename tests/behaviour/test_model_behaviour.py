@@ -14,7 +14,7 @@ import pytest
 from features.landmarks import landmark_examples, model_inputs
 from features.schema import MONOTONE_DIRECTIONS
 from models.training import develop
-from pipeline.train import feature_settings, labelled_landmarks, load_inputs
+from pipeline.train import build_examples, feature_settings, load_inputs
 
 SMALL = {
     "logistic": {"C": 0.5},
@@ -50,13 +50,10 @@ def model(request, trained):
         return trained["outcome"].result.model
     cfg = trained["config"]
     tables = load_inputs(trained["clients"], trained["sessions"], cfg)
-    examples, labels = labelled_landmarks(tables, cfg)
-    labels = labels.dropna().astype(int)
-    examples = examples[examples["client_id"].isin(labels.index)].reset_index(drop=True)
-    y = examples["client_id"].map(labels).to_numpy()
+    examples, _, _ = build_examples(tables, cfg)
     training = cfg.training.model_copy(update={"cv_folds": 2})
     fixed = (request.param, SMALL[request.param])
-    return develop(examples, y, training, feature_settings(cfg), fixed=fixed).model
+    return develop(examples, training, feature_settings(cfg), fixed=fixed).model
 
 
 def _raise(frame: pd.DataFrame, feature: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -11,8 +11,9 @@ from features.landmarks import model_inputs
 from features.schema import FEATURE_NAMES
 from models.candidates import MAKERS
 from models.risk_model import RiskModel, choose_calibration
+from models.training import targets
 from pipeline.synth import generate_cohort
-from pipeline.train import labelled_landmarks
+from pipeline.train import build_examples
 from pipeline.validation import validate_tables
 
 
@@ -22,9 +23,10 @@ def data(config):
     tables = validate_tables(
         clients, sessions, config.instruments, clients_file="c.csv", sessions_file="s.csv"
     )
-    examples, labels = labelled_landmarks(tables, config)
-    y = examples["client_id"].map(labels).to_numpy(dtype=int)
-    return model_inputs(examples), y, examples["weight"].to_numpy()
+    examples, _, _ = build_examples(tables, config)
+    t = targets(examples, config.label.horizon_days)
+    seen = examples[t.w > 0].reset_index(drop=True)
+    return model_inputs(seen), t.y[t.w > 0], t.w[t.w > 0]
 
 
 @pytest.fixture(scope="module", params=["logistic", "lightgbm", "hist_gradient_boosting"])

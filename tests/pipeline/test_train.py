@@ -146,12 +146,14 @@ def test_train_then_score_round_trip_from_the_registry(trained, tmp_path):
 
 def test_same_data_config_and_seed_give_the_same_model(trained):
     from models.training import train_models
-    from pipeline.train import feature_settings, labelled_landmarks, load_inputs
+    from pipeline.train import build_examples, feature_settings, load_inputs
 
     cfg = trained["config"]
     tables = load_inputs(trained["clients"], trained["sessions"], cfg)
-    examples, labels = labelled_landmarks(tables, cfg)
-    again = train_models(examples, labels, cfg.training, feature_settings(cfg))
+    examples, labels, _ = build_examples(tables, cfg)
+    again = train_models(
+        examples, labels, cfg.training, feature_settings(cfg), horizon_days=cfg.label.horizon_days
+    )
     first = trained["outcome"].result
     assert again.selected == first.selected
     assert again.test_metrics == first.test_metrics

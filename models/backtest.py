@@ -1,0 +1,269 @@
+"""The caseload back-test: the model judged the way `score` is used.
+
+`score` meets a cross-section: the episodes open on a date, days or weeks after each
+client's last appointment, whose outcome lies in the future. The back-test rebuilds that
+cross-section on past dates from what an export taken then would have shown (episodes
+open on the date, appointments on or before it, nothing later), scores it with a model
+that never saw those clients (the held-out split), and compares the risks with what
+happened to those clients since, up to the export.
+
+An episode still open at the export is censored: its eventual outcome is unknown.
+Pooled over the dates, an example whose episode ended ``t`` days after its date is
+observed only on dates at least ``t`` days before the export, so each observed example
+weighs 1 / (share of examples followed that long) (IPCW, ``models.censoring``); the
+within-horizon outcome is observed for every example (every date lies at least the
+horizon before the export). Per-date figures of the eventual outcome lean on that
+pooling and are shown for the trend only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from features.landmarks import asof_examples, model_inputs
+from models.censoring import censoring_weights, horizon_outcome
+from models.evaluation import binary_metrics, bootstrap_intervals
+
+METRICS = ("auroc", "auprc", "brier", "cal_slope", "cal_intercept")
+# the risk-list columns the back-test judges, with the target each one predicts
+TARGETS = ("risk", "risk_within_horizon")
+
+
+def backtest_dates(
+    export_date: pd.Timestamp,
+    *,
+    n_dates: int,
+    spacing_days: int,
+    min_follow_up_days: int,
+    horizon_days: int,
+    earliest: pd.Timestamp | None = None,
+) -> list[pd.Timestamp]:
+    """The as-of dates, oldest first: the latest ``max(min_follow_up, horizon)`` days
+    before the export, then every ``spacing_days`` back; none before ``earliest``."""
+    latest = export_date - pd.Timedelta(days=max(min_follow_up_days, horizon_days))
+    dates = [latest - pd.Timedelta(days=spacing_days * k) for k in range(n_dates)]
+    if earliest is not None:
+        dates = [d for d in dates if d >= earliest]
+    return sorted(pd.Timestamp(d) for d in dates)
+
+
+def caseload_on(
+    clients: pd.DataFrame, sessions: pd.DataFrame, date: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tables an export taken on ``date`` would have held for the open caseload.
+
+    Episodes with an intake on or before the date and no discharge by then (discharge
+    blank or after it), with their discharge fields blank as they were then, and their
+    appointments on or before the date. Nothing recorded after the date is kept.
+    """
+    intake, discharge = clients["intake_date"], clients["discharge_date"]
+    open_then = ((intake <= date) & (discharge.isna() | (discharge > date))).to_numpy()
+    then = clients[open_then].copy()
+    then["discharge_date"] = pd.NaT
+    then["discharge_reason"] = pd.Series(pd.NA, index=then.index, dtype="string")
+    known = sessions[
+        sessions["client_id"].isin(then["client_id"]) & (sessions["session_date"] <= date)
+    ]
+    return then, known
+
+
+def backtest_predictions(
+    model,
+    clients: pd.DataFrame,
+    sessions: pd.DataFrame,
+    endings: pd.DataFrame,
+    dates: Sequence[pd.Timestamp],
+    export_date: pd.Timestamp,
+    instruments,
+    features,
+    *,
+    attributes: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Score the caseload of each date and attach what happened since.
+
+    Parameters
+    ----------
+    model
+        A fitted ``RiskModel`` that never saw these clients.
+    clients, sessions
+        The whole export (validated tables) of the clients to back-test.
+    endings
+        ``features.labels.episode_endings`` of the export: how and when each ended.
+    dates
+        The as-of dates (:func:`backtest_dates`).
+    attributes
+        Extra example columns to keep (e.g. subgroup attributes).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scored client per date: ``date``, ``client_id``, ``risk``,
+        ``risk_within_horizon``, ``outcome`` (NaN: still open at the export),
+        ``event_days`` (date to end), ``follow_up_days`` (date to export).
+    """
+    parts = []
+    for date in dates:
+        then, known = caseload_on(clients, sessions, pd.Timestamp(date))
+        rows = asof_examples(then, known, pd.Timestamp(date), instruments, features)
+        if not len(rows):
+            continue
+        X = model_inputs(rows)
+        risk = model.predict_proba(X)[:, 1]
+        soon = model.predict_horizon(X, risk)
+        ending = endings.reindex(rows["client_id"].to_numpy())
+        event = pd.to_datetime(ending["end_date"]).to_numpy() - np.datetime64(date)
+        event_days = pd.to_timedelta(event).days.to_numpy(dtype=float)
+        frame = pd.DataFrame(
+            {
+                "date": pd.Timestamp(date),
+                "client_id": rows["client_id"].to_numpy(),
+                "risk": risk,
+                "risk_within_horizon": soon,
+                "outcome": ending["outcome"].to_numpy(dtype=float),
+                "event_days": np.where(ending["open"].to_numpy(dtype=bool), np.nan, event_days),
+                "follow_up_days": float((export_date - pd.Timestamp(date)).days),
+            }
+        )
+        for name in attributes:
+            frame[name] = rows[name].to_numpy()
+        parts.append(frame)
+    if not parts:
+        return pd.DataFrame(
+            columns=["date", "client_id", *TARGETS, "outcome", "event_days", "follow_up_days"]
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def target_frame(predictions: pd.DataFrame, horizon_days: int) -> dict[str, pd.DataFrame]:
+    """Per target: ``y`` and its censoring weight ``w`` beside each prediction.
+
+    Closed episodes with an unknown reason weigh 0 (their outcome cannot be known)."""
+    outcome = predictions["outcome"].to_numpy(dtype=float)
+    event = predictions["event_days"].to_numpy(dtype=float)
+    follow = predictions["follow_up_days"].to_numpy(dtype=float)
+    unknown = np.isnan(outcome) & ~np.isnan(event)
+    out = {}
+    for target, horizon, y in (
+        ("risk", None, np.nan_to_num(outcome).astype(int)),
+        ("risk_within_horizon", horizon_days, horizon_outcome(outcome, event, horizon_days)),
+    ):
+        w = censoring_weights(event, follow, horizon_days=horizon)
+        w[unknown] = 0.0
+        out[target] = pd.DataFrame(
+            {
+                "date": predictions["date"].to_numpy(),
+                "client_id": predictions["client_id"].to_numpy(),
+                "p": predictions[target].to_numpy(dtype=float),
+                "y": y,
+                "w": w,
+            }
+        )
+    return out
+
+
+def _figures(frame: pd.DataFrame, n_boot: int, seed: int) -> dict[str, float]:
+    seen = frame[frame["w"] > 0]
+    values = binary_metrics(seen["y"], seen["p"], seen["w"])
+    out = {m: values.get(m, float("nan")) for m in METRICS}
+    # calibration-in-the-large as observed rate minus mean predicted risk (a difference
+    # of probabilities, the figure a reader of the list can check against a count)
+    total = float(seen["w"].sum())
+    observed = float((seen["w"] * seen["y"]).sum() / total) if total else float("nan")
+    predicted = float((seen["w"] * seen["p"]).sum() / total) if total else float("nan")
+    out |= {
+        "observed_rate": observed,
+        "mean_risk": predicted,
+        "calibration_in_the_large": observed - predicted,
+        "n_rows": float(len(frame)),
+        "n_clients": float(frame["client_id"].nunique()),
+        "censored_share": float((frame["w"] == 0).mean()) if len(frame) else float("nan"),
+    }
+    if n_boot and len(seen) and seen["y"].nunique() == 2:
+        intervals = bootstrap_intervals(
+            seen["y"], seen["p"], seen["w"], seen["client_id"], n_boot=n_boot, seed=seed
+        )
+        for m, (lo, hi) in intervals.items():
+            out[f"{m}_ci_low"], out[f"{m}_ci_high"] = lo, hi
+        out |= _citl_interval(seen, n_boot, seed)
+    return out
+
+
+def _citl_interval(seen: pd.DataFrame, n_boot: int, seed: int) -> dict[str, float]:
+    """Client-bootstrap 95% interval of observed − predicted."""
+    codes = pd.factorize(seen["client_id"])[0]
+    n = codes.max() + 1
+    wy = np.bincount(codes, weights=seen["w"] * seen["y"], minlength=n)
+    wp = np.bincount(codes, weights=seen["w"] * seen["p"], minlength=n)
+    ww = np.bincount(codes, weights=seen["w"], minlength=n)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        c = np.bincount(rng.integers(0, n, n), minlength=n)
+        draws.append((c @ wy - c @ wp) / (c @ ww))
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return {
+        "calibration_in_the_large_ci_low": float(lo),
+        "calibration_in_the_large_ci_high": float(hi),
+    }
+
+
+def caseload_metrics(
+    predictions: pd.DataFrame, horizon_days: int, *, n_boot: int = 200, seed: int = 0
+) -> pd.DataFrame:
+    """AUROC, AUPRC, Brier, calibration slope and calibration-in-the-large (observed −
+    predicted), with client-bootstrap 95% intervals, for ``risk`` and
+    ``risk_within_horizon``, pooled over the dates (``date`` = "pooled") and per date.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per target and date; aggregates only (no id, no row).
+    """
+    rows = []
+    for target, frame in target_frame(predictions, horizon_days).items():
+        rows.append({"target": target, "date": "pooled"} | _figures(frame, n_boot, seed))
+        for date, part in frame.groupby("date", sort=True):
+            figures = _figures(part, 0, seed)
+            rows.append({"target": target, "date": f"{pd.Timestamp(date):%Y-%m-%d}"} | figures)
+    return pd.DataFrame(rows)
+
+
+def pooled(metrics: pd.DataFrame, target: str = "risk") -> dict[str, float]:
+    """The pooled figures of one target as a plain dict."""
+    row = metrics[(metrics["target"] == target) & (metrics["date"] == "pooled")]
+    return (
+        {} if row.empty else {k: float(v) for k, v in row.iloc[0].drop(["target", "date"]).items()}
+    )
+
+
+def subgroup_gaps(
+    frame: pd.DataFrame, groups: pd.DataFrame, *, min_clients: int = 30
+) -> dict[str, float]:
+    """The largest gap across the groups of each attribute in ``groups`` (same rows as
+    ``frame`` of :func:`target_frame`): AUROC, and calibration-in-the-large (observed −
+    predicted). Groups with fewer than ``min_clients`` clients are left out."""
+    from models.assessment import _group_labels
+
+    gaps = {"auroc": float("nan"), "calibration_in_the_large": float("nan")}
+    seen = (frame["w"] > 0).to_numpy()
+    for attribute in groups.columns:
+        labels = _group_labels(groups[attribute].reset_index(drop=True), attribute)
+        aurocs, citls = [], []
+        for group in np.unique(labels):
+            member = seen & (labels == group)
+            part = frame[member]
+            if part["client_id"].nunique() < min_clients:
+                continue
+            figures = binary_metrics(part["y"], part["p"], part["w"])
+            if np.isfinite(figures["auroc"]):
+                aurocs.append(figures["auroc"])
+            total = part["w"].sum()
+            citls.append(float(((part["w"] * (part["y"] - part["p"])).sum()) / total))
+        for name, values in (("auroc", aurocs), ("calibration_in_the_large", citls)):
+            if len(values) >= 2:
+                gap = max(values) - min(values)
+                gaps[name] = gap if not np.isfinite(gaps[name]) else max(gaps[name], gap)
+    return gaps
