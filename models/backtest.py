@@ -30,6 +30,8 @@ from models.evaluation import binary_metrics, bootstrap_intervals
 METRICS = ("auroc", "auprc", "brier", "cal_slope", "cal_intercept")
 # the risk-list columns the back-test judges, with the target each one predicts
 TARGETS = ("risk", "risk_within_horizon")
+# a baseline's risks of the eventual outcome, judged beside ``risk`` when present
+NOTEBOOK = "risk_notebook"
 
 
 def backtest_dates(
@@ -81,6 +83,7 @@ def backtest_predictions(
     features,
     *,
     attributes: Sequence[str] = (),
+    baseline=None,
 ) -> pd.DataFrame:
     """Score the caseload of each date and attach what happened since.
 
@@ -96,6 +99,9 @@ def backtest_predictions(
         The as-of dates (:func:`backtest_dates`).
     attributes
         Extra example columns to keep (e.g. subgroup attributes).
+    baseline
+        A fitted ``models.notebook.NotebookModel`` (or anything with its
+        ``predict_asof``) to score the same caseloads as ``risk_notebook``.
 
     Returns
     -------
@@ -129,6 +135,9 @@ def backtest_predictions(
         )
         for name in attributes:
             frame[name] = rows[name].to_numpy()
+        if baseline is not None:
+            theirs = baseline.predict_asof(then, known, pd.Timestamp(date), instruments)
+            frame[NOTEBOOK] = theirs.reindex(frame["client_id"].to_numpy()).to_numpy(float)
         parts.append(frame)
     if not parts:
         return pd.DataFrame(
@@ -146,10 +155,14 @@ def target_frame(predictions: pd.DataFrame, horizon_days: int) -> dict[str, pd.D
     follow = predictions["follow_up_days"].to_numpy(dtype=float)
     unknown = np.isnan(outcome) & ~np.isnan(event)
     out = {}
-    for target, horizon, y in (
-        ("risk", None, np.nan_to_num(outcome).astype(int)),
+    eventual = np.nan_to_num(outcome).astype(int)
+    judged = [
+        ("risk", None, eventual),
         ("risk_within_horizon", horizon_days, horizon_outcome(outcome, event, horizon_days)),
-    ):
+    ]
+    if NOTEBOOK in predictions:
+        judged.append((NOTEBOOK, None, eventual))
+    for target, horizon, y in judged:
         w = censoring_weights(event, follow, horizon_days=horizon)
         w[unknown] = 0.0
         out[target] = pd.DataFrame(

@@ -273,10 +273,46 @@ def promote(
             )
 
 
+def _print_caseload(caseload) -> None:
+    if caseload is None or not len(caseload):
+        return
+    table = Table(
+        "past caseloads of held-out clients",
+        "AUROC (95% CI)",
+        "cal. slope (95% CI)",
+        "observed − predicted (95% CI)",
+        "client-dates",
+        title="the caseload back-test (the headline: the list as it is used)",
+    )
+
+    def cell(row, metric: str) -> str:
+        lo, hi = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+        interval = f" ({lo:.3f}–{hi:.3f})" if lo == lo and hi == hi and lo is not None else ""
+        return f"{row[metric]:.3f}{interval}"
+
+    names = {"risk_notebook": "baseline: notebook model"}
+    for _, row in caseload[caseload["date"].eq("pooled")].iterrows():
+        table.add_row(
+            names.get(row["target"], row["target"]),
+            cell(row, "auroc"),
+            cell(row, "cal_slope"),
+            cell(row, "calibration_in_the_large"),
+            f"{int(row['n_rows'])}",
+        )
+    stdout.print(table)
+
+
 def _print_training(outcome) -> None:
     r = outcome.result
+    _print_caseload(outcome.caseload)
     table = Table(
-        "held-out clients", "AUROC (95% CI)", "AUPRC", "Brier", "cal. slope", "cal. intercept"
+        "closed held-out episodes",
+        "AUROC (95% CI)",
+        "AUPRC",
+        "Brier",
+        "cal. slope",
+        "cal. intercept",
+        title="the landmark view (each closed episode once)",
     )
 
     def row(name: str, m: dict, ci: dict) -> None:

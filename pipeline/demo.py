@@ -74,6 +74,10 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
     )
     metrics = {
         "model_version": trained.model_version,
+        # the headline: the held-out clients' past caseloads, scored, against what happened
+        "caseload_backtest": None
+        if trained.caseload is None
+        else trained.caseload[trained.caseload["date"].eq("pooled")].to_dict("records"),
         "selected_candidate": trained.result.selected,
         "calibration": trained.result.calibration,
         "test": trained.result.test_metrics,

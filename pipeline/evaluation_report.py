@@ -633,6 +633,7 @@ def _overall_table(overall: pd.DataFrame, metrics: Sequence[str], caption: str) 
 _CASELOAD_TARGETS = {
     "risk": "risk (ends in dropout)",
     "risk_within_horizon": "risk_within_horizon (dropout discharge within the horizon)",
+    "risk_notebook": "baseline: notebook model (gradient boosting on per-client aggregates)",
 }
 
 
@@ -667,7 +668,7 @@ def _caseload(caseload: pd.DataFrame | None, note: str) -> str:
     for date, part in per_date.groupby("date", sort=True):
         by = part.set_index("target")
         cells = [str(date), str(int(by["n_rows"].iloc[0]))]
-        for target in _CASELOAD_TARGETS:
+        for target in ("risk", "risk_within_horizon"):
             if target in by.index:
                 t = by.loc[target]
                 cells += [

@@ -407,6 +407,7 @@ def _label(f: ModelCardFacts) -> list[_Block]:
 _CASELOAD_TARGETS = {
     "risk": "risk (ends in dropout)",
     "risk_within_horizon": "risk_within_horizon",
+    "risk_notebook": "baseline: notebook model",
 }
 
 

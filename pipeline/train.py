@@ -19,6 +19,7 @@ from features.landmarks import training_examples
 from features.schema import FEATURE_FAMILIES
 from models.assessment import Assessment, assess
 from models.backtest import backtest_dates, backtest_predictions, caseload_metrics, pooled
+from models.notebook import NotebookModel
 from models.training import InsufficientDataError, Progress, TrainingResult, train_models
 from pipeline.config import Config, FeaturesConfig, InstrumentsConfig
 from pipeline.errors import InputError
@@ -49,6 +50,8 @@ class TrainOutcome:
     # the aliases this run's version received: always challenger; champion too when the
     # registry had none (the first model has nothing to be compared against)
     aliases: tuple[str, ...] = ()
+    # the caseload back-test (models.backtest.caseload_metrics), aggregates only
+    caseload: pd.DataFrame | None = None
 
 
 def load_inputs(clients_path: Path, sessions_path: Path, config: Config) -> ValidatedTables:
@@ -121,8 +124,16 @@ def caseload_backtest(
     """The held-out clients' caseloads on past dates, scored, against what happened since.
 
     Returns the metrics table (``models.backtest.caseload_metrics``) and the dates."""
+    # the notebook baseline, fitted on the same development clients, scores the same
+    # caseloads (its closed-episode rows, unweighted: the usual first model)
+    dev = ~tables.clients["client_id"].isin(result.test_clients).to_numpy()
+    dev_clients = tables.clients[dev]
+    dev_sessions = tables.sessions[tables.sessions["client_id"].isin(dev_clients["client_id"])]
+    notebook = NotebookModel(seed=config.training.seed).fit(
+        dev_clients, dev_sessions, config.instruments
+    )
     predictions, dates = caseload_backtest_predictions(
-        result.model, tables, endings, result.test_clients, config
+        result.model, tables, endings, result.test_clients, config, baseline=notebook
     )
     metrics = caseload_metrics(
         predictions,
@@ -140,6 +151,7 @@ def caseload_backtest_predictions(
     client_ids,
     config: Config,
     attributes: tuple[str, ...] = (),
+    baseline=None,
 ) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
     """``model``'s risks on the past caseloads of ``client_ids`` (the back-test dates of
     config), with what happened since; the features are rebuilt with the model's own
@@ -166,6 +178,7 @@ def caseload_backtest_predictions(
         InstrumentsConfig.model_validate(settings["instruments"]),
         FeaturesConfig.model_validate(settings["features"]),
         attributes=attributes,
+        baseline=baseline,
     )
     return predictions, dates
 
@@ -198,7 +211,11 @@ def caseload_run_metrics(metrics: pd.DataFrame) -> dict[str, float]:
         "n_rows": "rows",
     }
     out = {}
-    for target, prefix in (("risk", "caseload_"), ("risk_within_horizon", "caseload_horizon_")):
+    for target, prefix in (
+        ("risk", "caseload_"),
+        ("risk_within_horizon", "caseload_horizon_"),
+        ("risk_notebook", "caseload_notebook_"),
+    ):
         figures = pooled(metrics, target)
         for key, name in names.items():
             out[f"{prefix}{name}"] = figures.get(key, float("nan"))
@@ -723,4 +740,5 @@ def run_training(
         tables=tables,
         assessment=assessment,
         temporal=temporal,
+        caseload=backtest,
     )

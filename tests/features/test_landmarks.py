@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -148,3 +149,90 @@ def test_unknown_choice_of_appointments_is_refused(cohort, config):
     clients, sessions = cohort
     with pytest.raises(ValueError, match="'first'"):
         appointment_prefix(clients, sessions, config.instruments, config.features, at="first")
+
+
+# ----------------------------------------------------------------- training examples
+
+
+def _training(clients, sessions, config, export=None):
+    from features.labels import episode_endings
+    from features.landmarks import training_examples
+
+    export = sessions["session_date"].max() if export is None else pd.Timestamp(export)
+    last = sessions.groupby("client_id")["session_date"].max()
+    endings = episode_endings(clients, last_seen=last)
+    return training_examples(
+        clients, sessions, endings, export, config.instruments, config.features
+    )
+
+
+def test_a_snapshot_is_the_row_score_builds_as_of_its_date(cohort, config):
+    clients, sessions = cohort
+    ex = _training(clients, sessions, config)
+    snaps = ex[ex["example_kind"].eq("snapshot")].sample(25, random_state=3)
+    assert len(snaps) == 25
+    for _, snap in snaps.iterrows():
+        mine = clients[clients["client_id"].eq(snap["client_id"])]
+        theirs = sessions[sessions["client_id"].eq(snap["client_id"])]
+        asof = asof_examples(mine, theirs, snap["cutoff_date"], config.instruments, config.features)
+        cols = [c for c in asof.columns if c != "landmark"]
+        pd.testing.assert_frame_equal(
+            asof[cols].reset_index(drop=True),
+            ex.loc[[snap.name], cols].reset_index(drop=True),
+            check_dtype=False,
+        )
+
+
+def test_snapshots_fall_on_one_calendar_while_the_episode_is_open(config):
+    clients = make_clients(
+        {"client_id": "C1", "intake_date": "2026-01-05", "discharge_date": "2026-02-20",
+         "discharge_reason": "completed"},
+        {"client_id": "C2", "intake_date": "2026-01-05"},
+    )  # fmt: skip
+    sessions = pd.concat(
+        [
+            make_sessions("C1", "2026-01-12", ["attended"] * 6),
+            make_sessions("C2", "2026-01-12", ["attended", "no_show", "attended"] * 3),
+        ]
+    )
+    features = config.features.model_copy(update={"snapshot_days": 14})
+    cfg = config.model_copy(update={"features": features})
+    ex = _training(clients, sessions, cfg, export="2026-03-09")
+    snaps = ex[ex["example_kind"].eq("snapshot")]
+    dates = snaps.groupby("client_id")["cutoff_date"].apply(list)
+    # every 14 days back from the export; C1 only before its discharge, both from their
+    # first appointment on
+    assert [f"{d:%m-%d}" for d in dates["C1"]] == ["01-12", "01-26", "02-09"]
+    assert [f"{d:%m-%d}" for d in dates["C2"]] == ["01-12", "01-26", "02-09", "02-23", "03-09"]
+    # days since the last attended session counted up to the snapshot date, as score does
+    c2 = snaps[snaps["client_id"].eq("C2")].set_index("cutoff_date")
+    # (02-09 is a no-show; the last attended session was 02-02)
+    assert c2.loc[pd.Timestamp("2026-02-09"), "days_since_last_attended"] == 7
+    c1 = ex[ex["client_id"].eq("C1")]
+    assert (c1["outcome"] == 0).all() and c1["event_days"].notna().all()
+    # the open episode is kept, censored: no outcome, no end, followed up to the export
+    assert c2["outcome"].isna().all() and c2["event_days"].isna().all()
+    assert c2["follow_up_days"].tolist() == [56.0, 42.0, 28.0, 14.0, 0.0]
+
+
+def test_later_records_never_change_an_earlier_example(cohort, config):
+    clients, sessions = cohort
+    cut = sessions["session_date"].quantile(0.6)
+    # the export as it stood at the cut: later appointments and discharges unknown
+    then_clients = clients[clients["intake_date"] <= cut].copy()
+    closed_later = then_clients["discharge_date"] > cut
+    then_clients.loc[closed_later, ["discharge_date", "discharge_reason"]] = [pd.NaT, pd.NA]
+    then = _training(then_clients, sessions[sessions["session_date"] <= cut], config, export=cut)
+    now = _training(clients, sessions, config, export=sessions["session_date"].max())
+    key = ["client_id", "cutoff_date", "example_kind"]
+    # snapshot grids differ by the export date; landmark examples share their moments
+    both = then[then["example_kind"].eq("landmark")].merge(
+        now[now["example_kind"].eq("landmark")], on=key, suffixes=("_then", "_now")
+    )
+    assert len(both) > 100
+    for name in ROW_FEATURES:
+        a, b = both[f"{name}_then"], both[f"{name}_now"]
+        if not pd.api.types.is_numeric_dtype(a):
+            assert (a.fillna("") == b.fillna("")).all(), name
+        else:
+            np.testing.assert_allclose(a.astype(float), b.astype(float), err_msg=name)
