@@ -42,6 +42,7 @@ format: install ## Format the code with ruff
 
 bench: install browser ## Run the benchmarks (writes bench/results.json, bench/page_results.json)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/clinics.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/page.py
 

@@ -353,15 +353,19 @@ def develop(
     chosen = select_candidate(cv)
     selected, params = configs[chosen]
 
-    margin = margins[chosen]
-    if len(sample) < len(y):
-        # the calibration is fitted on out-of-fold margins of every example, as large as
-        # the final fit, not on the search's sample
-        label = f"cross-validating {selected} on every example for its calibration"
-        margin, _ = _cross_validate(selected, params, Xf, y, w, f, n_folds, seed, progress, label)
+    # the calibration is fitted on out-of-fold margins of a sample as large as
+    # `calibration_rows` (every example of most clinics), not of the search's sample
+    cal = search_sample(groups[risk_rows], config.search.calibration_rows, seed)
+    if len(cal) == len(sample) and np.array_equal(cal, sample):
+        margin = margins[chosen]
+    else:
+        label = f"cross-validating {selected} for its calibration"
+        margin, _ = _cross_validate(
+            selected, params, Xf.iloc[cal], y[cal], w[cal], f[cal], n_folds, seed, progress, label
+        )
     method = config.calibration
     if method == "auto":
-        method = choose_calibration(margin, y, w, seed)
+        method = choose_calibration(margin, y[cal], w[cal], seed)
     if progress:
         progress(f"refitting {selected} on {len(np.unique(groups))} development clients")
     pipeline = MAKERS[selected](params, seed).fit(Xf, y, classifier__sample_weight=w)
@@ -376,18 +380,22 @@ def develop(
         candidate=selected,
         feature_settings=feature_settings,
     )
-    model.fit(X.iloc[risk_rows], y, sample_weight=w, margin=margin)
+    model.fit(X.iloc[risk_rows[cal]], y[cal], sample_weight=w[cal], margin=margin)
 
     # dropout within the horizon: the chosen configuration, its own calibration
     h_rows = np.flatnonzero(t.w_horizon > 0)
     Xh, yh, wh, fh = Xf_all.iloc[h_rows], t.y_horizon[h_rows], t.w_horizon[h_rows], fold[h_rows]
+    h_cal = search_sample(groups[h_rows], config.search.calibration_rows, seed)
     label = f"fitting the {horizon_days}-day horizon model ({selected})"
-    h_margin, _ = _cross_validate(selected, params, Xh, yh, wh, fh, n_folds, seed, progress, label)
+    h_margin, _ = _cross_validate(
+        selected, params, Xh.iloc[h_cal], yh[h_cal], wh[h_cal], fh[h_cal], n_folds, seed,
+        progress, label,
+    )  # fmt: skip
     h_method = config.calibration
     if h_method == "auto":
-        h_method = choose_calibration(h_margin, yh, wh, seed)
+        h_method = choose_calibration(h_margin, yh[h_cal], wh[h_cal], seed)
     h_pipeline = MAKERS[selected](params, seed).fit(Xh, yh, classifier__sample_weight=wh)
-    model.fit_horizon(h_pipeline, h_method, h_margin, yh, wh, horizon_days)
+    model.fit_horizon(h_pipeline, h_method, h_margin, yh[h_cal], wh[h_cal], horizon_days)
     search = {
         "search_configs_evaluated": float(cv["config"].nunique()),
         "search_configs_skipped_by_time_box": float(truncated),
@@ -451,8 +459,9 @@ def train_models(
     if not _enough(endings, folds) or endings.nunique() < 2:
         raise InsufficientDataError(
             "training needs both outcomes among closed episodes: found "
-            f"{int((endings == 1).sum())} dropout and {int((endings == 0).sum())} other "
-            f"endings with at least one appointment (at least {folds + 2} of each are needed)"
+            f"{int((endings == 1).sum())} dropout and {int((endings == 0).sum())} completed, "
+            "transferred or other episodes with at least one appointment (at least "
+            f"{folds + 2} of each are needed)"
         )
     seed = config.seed
     all_ids = np.sort(examples["client_id"].unique())

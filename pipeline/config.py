@@ -181,6 +181,9 @@ class SearchConfig(_Frozen):
     # holding at most this many rows; the chosen one is then cross-validated (for its
     # calibration) and refitted on every example
     max_rows: int = Field(40000, ge=1000)
+    # the chosen configuration's out-of-fold margins, which fit the calibration, come from
+    # a seeded sample of clients with at most this many rows (every row of most clinics)
+    calibration_rows: int = Field(400000, ge=1000)
 
 
 class TrainingConfig(_Frozen):

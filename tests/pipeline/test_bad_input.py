@@ -70,7 +70,9 @@ WIDE = {"COLUMNS": "3000"}
 SESSION_COLUMNS = ["client_id", "session_date", "status", "wai_bond", "srs_total", "ors_total"]
 NO_APPOINTMENTS = "no appointments before the as-of date"
 # what train says about the base tables: one dropout (D) and one completion (E)
-BASE_OUTCOMES = "found 1 dropout and 1 completed episodes with at least one appointment"
+BASE_OUTCOMES = (
+    "found 1 dropout and 1 completed, transferred or other episodes with at least one appointment"
+)
 
 
 # ---------------------------------------------------------------- the clean base case
@@ -483,7 +485,7 @@ CASES = [
         # D is a closed episode: rejected, but not active, so not listed
         listed={"A": True, "B": True, "C": True},
         attended={"A": (2, "2026-01-12")},
-        train_says=("found 0 dropout and 1 completed episodes",),
+        train_says=("found 0 dropout and 1 completed, transferred or other episodes",),
     ),
     Case(
         "session_outside_episode",
@@ -661,14 +663,14 @@ CASES = [
         corrupt=_one_client_only,
         listed={"A": True},
         attended={"A": (3, "2026-01-26")},
-        train_says=("found 0 dropout and 0 completed episodes",),
+        train_says=("found 0 dropout and 0 completed, transferred or other episodes",),
     ),
     Case("zero_active_clients", corrupt=_only_closed_episodes, listed={}),
     Case(
         "no_rows_at_all",
         corrupt=_header_only,
         as_of="2026-01-26",
-        train_says=("found 0 dropout and 0 completed episodes",),
+        train_says=("found 0 dropout and 0 completed, transferred or other episodes",),
     ),
     Case(
         "no_rows_no_as_of",
@@ -679,7 +681,7 @@ CASES = [
             "sessions.csv: no usable appointments, so there is no default as-of date. "
             "Fix: pass --as-of YYYY-MM-DD.",
         ),
-        train_says=("found 0 dropout and 0 completed episodes",),
+        train_says=("found 0 dropout and 0 completed, transferred or other episodes",),
     ),
     Case(
         "unicode_client_ids",
