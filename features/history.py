@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.model_selection import GroupKFold
 
 from features.schema import FEATURE_NAMES, HISTORY_FEATURES
 
@@ -132,42 +131,35 @@ def with_history(rows: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
 
 def out_of_fold_history(
     X: pd.DataFrame,
-    y,
-    sample_weight,
     groups,
+    fold,
+    episodes: tuple[pd.DataFrame, np.ndarray, np.ndarray],
     *,
-    n_splits: int = 5,
-    seed: int = 0,
     shrinkage: str | float = "auto",
     min_episodes: int = 5,
-    folds=None,
 ) -> pd.DataFrame:
     """History features for training rows, each from an encoder that never saw its episode.
 
-    Episodes (``groups``) are split into ``n_splits`` folds (by episode only, never by
-    label); the rows of one fold are encoded by an encoder fitted on the other folds, so
-    neither an example's own label nor that of another landmark of its episode reaches
-    its value. ``folds`` (pairs of row indices, e.g. the cross-validation's own folds,
-    which must keep episodes whole) replaces the split.
+    A therapist's past dropout rate counts episodes, not rows: ``episodes`` holds one row
+    per episode with a known ending (its model inputs, its outcome, its client id). The
+    rows of fold ``k`` (``fold``: a fold number per row, whole episodes per fold) are
+    encoded by an encoder fitted on the episodes of the other folds, so neither an
+    example's own outcome nor anything else of its episode reaches its value.
 
     Returns
     -------
     pandas.DataFrame
         ``therapist_dropout_rate`` and ``site_dropout_rate``, same index as ``X``.
     """
-    y = np.asarray(y, dtype=int)
-    w = np.asarray(sample_weight, dtype=float)
-    groups = np.asarray(groups)
+    X_ep, y_ep, ep_ids = episodes
+    fold = np.asarray(fold)
+    fold_of_client = pd.Series(fold, index=np.asarray(groups)).groupby(level=0).first()
+    ep_fold = fold_of_client.reindex(ep_ids).to_numpy()
     out = pd.DataFrame(index=X.index, columns=list(HISTORY_COLUMNS.values()), dtype=float)
-    if folds is None:
-        splits = min(n_splits, len(np.unique(groups)))
-        if splits < 2:  # one episode: nothing else to learn from
-            prior = float(np.average(y, weights=w)) if len(y) else 0.0
-            return out.fillna(prior)
-        splitter = GroupKFold(n_splits=splits, shuffle=True, random_state=seed)
-        folds = splitter.split(X, y, groups)
-    for fit_idx, encode_idx in folds:
+    for k in np.unique(fold):
+        fit = ep_fold != k
         encoder = DropoutHistoryEncoder(shrinkage=shrinkage, min_episodes=min_episodes)
-        encoder.fit(X.iloc[fit_idx], y[fit_idx], sample_weight=w[fit_idx])
-        out.iloc[encode_idx] = encoder.transform(X.iloc[encode_idx]).to_numpy()
+        encoder.fit(X_ep[fit], np.asarray(y_ep)[fit])
+        rows = fold == k
+        out.loc[rows] = encoder.transform(X[rows]).to_numpy()
     return out

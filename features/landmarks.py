@@ -228,45 +228,25 @@ def snapshot_dates(
     )
 
 
-def training_examples(
+def snapshot_examples(
     clients: pd.DataFrame,
     sessions: pd.DataFrame,
-    endings: pd.DataFrame,
+    end_dates: pd.Series,
     export_date: pd.Timestamp,
     instruments: InstrumentsConfig,
     features: FeaturesConfig,
 ) -> pd.DataFrame:
-    """Training examples of every episode, open ones included: landmarks and snapshots.
+    """One row per episode and calendar date (:func:`snapshot_dates`) while it was open,
+    built exactly as :func:`asof_examples` builds a row as of that date.
 
-    * a *landmark* is the state just after one of the landmark appointments;
-    * a *snapshot* is the state on a calendar date (every ``features.snapshot_days``
-      days back from the export) while the episode was open, built exactly as `score`
-      builds a row as of a date (the last appointment on or before it, time since it
-      counted up to the date).
-
-    Each example carries what happened after it, for the time-to-event targets:
-    ``outcome`` (1 dropout, 0 another ending, NaN open at export or unknown),
-    ``event_days`` (days from the example to the episode's end; NaN while open) and
-    ``follow_up_days`` (days from the example to the export: how long its future was
-    watched). No example is weighted here, and nothing after an example's cutoff enters
-    its features.
-
-    Parameters
-    ----------
-    endings
-        :func:`features.labels.episode_endings` of ``clients``.
-    export_date
-        The date the export was taken (its latest appointment).
+    ``end_dates`` is each episode's discharge date by client_id (NaT while open); an
+    episode is open on a date before its discharge date (an export taken on the discharge
+    day shows it closed).
     """
     prefix = appointment_prefix(clients, sessions, instruments, features, at="all")
     prefix = prefix.reset_index(drop=True)
-    landmarks = prefix[prefix["appointments"].isin(list(features.landmark_list()))].copy()
-    landmarks["cutoff_date"] = landmarks["session_date"]
-    landmarks["example_kind"] = "landmark"
-
     first_seen = prefix.groupby("client_id", sort=False)["session_date"].min()
-    end = endings["end_date"].reindex(first_seen.index)
-    # open on d: not yet discharged (an export taken on the discharge day shows it closed)
+    end = end_dates.reindex(first_seen.index)
     last_open = (end - pd.Timedelta(days=1)).fillna(export_date).clip(upper=export_date)
     grid = snapshot_dates(first_seen, last_open, export_date, features.snapshot_days)
     grid = grid.sort_values("cutoff_date", kind="stable")
@@ -284,13 +264,51 @@ def training_examples(
         direction="backward",
         allow_exact_matches=True,
     ).drop(columns="_order")
-    snaps["example_kind"] = "snapshot"
+    snaps["landmark"] = snaps["appointments"].astype(int)
+    return _complete(snaps, clients)
 
-    both = pd.concat([landmarks, snaps], ignore_index=True)
-    both["landmark"] = both["appointments"].astype(int)
-    kind = both["example_kind"].to_numpy()
-    out = _complete(both, clients)
-    out["example_kind"] = kind
+
+def training_examples(
+    clients: pd.DataFrame,
+    sessions: pd.DataFrame,
+    endings: pd.DataFrame,
+    export_date: pd.Timestamp,
+    instruments: InstrumentsConfig,
+    features: FeaturesConfig,
+) -> pd.DataFrame:
+    """Training examples of every episode, open ones included: landmarks and snapshots.
+
+    * a *landmark* (:func:`landmark_examples`) is the state just after one of the
+      landmark appointments;
+    * a *snapshot* (:func:`snapshot_examples`) is the state on a calendar date (every
+      ``features.snapshot_days`` days back from the export) while the episode was open,
+      built exactly as `score` builds a row as of a date (the last appointment on or
+      before it, time since it counted up to the date).
+
+    Each example carries what happened after it, for the time-to-event targets:
+    ``outcome`` (1 dropout, 0 another ending, NaN open at export or unknown),
+    ``event_days`` (days from the example to the episode's end; NaN while open) and
+    ``follow_up_days`` (days from the example to the export: how long its future was
+    watched). No example is weighted here, and nothing after an example's cutoff enters
+    its features.
+
+    Parameters
+    ----------
+    endings
+        :func:`features.labels.episode_endings` of ``clients``.
+    export_date
+        The date the export was taken (its latest appointment).
+    """
+    args = (instruments, features)
+    out = pd.concat(
+        [
+            landmark_examples(clients, sessions, *args).assign(example_kind="landmark"),
+            snapshot_examples(clients, sessions, endings["end_date"], export_date, *args).assign(
+                example_kind="snapshot"
+            ),
+        ],
+        ignore_index=True,
+    )
     ending = endings.reindex(out["client_id"].to_numpy())
     out["outcome"] = ending["outcome"].to_numpy(dtype=float)
     event = pd.to_datetime(ending["end_date"]).to_numpy() - out["cutoff_date"].to_numpy()

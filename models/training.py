@@ -24,7 +24,7 @@ from scipy.special import expit
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedGroupKFold
 
-from features.history import HISTORY_COLUMNS, DropoutHistoryEncoder, with_history
+from features.history import DropoutHistoryEncoder, out_of_fold_history, with_history
 from features.landmarks import model_inputs
 from models.baselines import build_baselines
 from models.candidates import MAKERS, SIMPLICITY_ORDER, search_space
@@ -108,13 +108,6 @@ def held_out(client_ids, fraction: float, seed: int) -> np.ndarray:
         count=len(ids),
     )
     return draws < fraction
-
-
-def split_clients(labels: pd.Series, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split labelled client ids into (rest, held_out) with :func:`held_out`."""
-    ids = labels.index.to_numpy()
-    held = held_out(ids, fraction, seed)
-    return np.sort(ids[~held]), np.sort(ids[held])
 
 
 def split_by_intake(
@@ -217,26 +210,6 @@ def client_folds(examples: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
     return examples["client_id"].map(fold_of).to_numpy(dtype=int)
 
 
-def _history_features(
-    X: pd.DataFrame, fold: np.ndarray, groups: np.ndarray, episodes, history, n_folds: int
-) -> pd.DataFrame:
-    """Out-of-fold therapist and site history for every row: an encoder fitted on the
-    episodes of the other folds (never on the row's own episode)."""
-    X_ep, y_ep, ep_ids = episodes
-    fold_of_client = pd.Series(fold, index=groups).groupby(level=0).first()
-    ep_fold = fold_of_client.reindex(ep_ids).to_numpy()
-    out = pd.DataFrame(index=X.index, columns=list(HISTORY_COLUMNS.values()), dtype=float)
-    for k in range(n_folds):
-        fit = ep_fold != k
-        encoder = DropoutHistoryEncoder(
-            shrinkage=history.shrinkage, min_episodes=history.min_episodes
-        ).fit(X_ep[fit], y_ep[fit])
-        rows = fold == k
-        if rows.any():
-            out.loc[rows] = encoder.transform(X[rows]).to_numpy()
-    return out
-
-
 def _cross_validate(
     name: str,
     params: dict,
@@ -314,7 +287,15 @@ def develop(
     episodes = episode_table(examples)
     # out of fold with the cross-validation's own folds: a validation row's history
     # comes from the same episodes its candidate is fitted on, never from its own
-    Xf_all = with_history(X, _history_features(X, fold, groups, episodes, history, n_folds))
+    encoded = out_of_fold_history(
+        X,
+        groups,
+        fold,
+        episodes,
+        shrinkage=history.shrinkage,
+        min_episodes=history.min_episodes,
+    )
+    Xf_all = with_history(X, encoded)
     risk_rows = np.flatnonzero(t.w > 0)
     Xf, y, w, f = Xf_all.iloc[risk_rows], t.y[risk_rows], t.w[risk_rows], fold[risk_rows]
     sample = search_sample(groups[risk_rows], config.search.max_rows, seed)

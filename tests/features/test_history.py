@@ -55,16 +55,23 @@ def test_keys_are_matched_after_stripping_spaces():
     pd.testing.assert_frame_equal(a, b)
 
 
+def _episodes(rows: pd.DataFrame, y: np.ndarray):
+    first = ~rows["client_id"].duplicated().to_numpy()
+    return rows[first].reset_index(drop=True), y[first], rows["client_id"].to_numpy()[first]
+
+
 def test_out_of_fold_encoding_never_sees_its_own_episode():
     rng = np.random.default_rng(0)
     rows = _rows({f"T{i}": (int(rng.integers(2, 9)), int(rng.integers(2, 9))) for i in range(6)})
-    args = {"n_splits": 3, "seed": 1, "shrinkage": 5.0, "min_episodes": 1}
+    args = {"shrinkage": 5.0, "min_episodes": 1}
     y = rows["y"].to_numpy()
-    base = out_of_fold_history(rows, y, rows["weight"], rows["client_id"], **args)
+    groups = rows["client_id"].to_numpy()
+    fold = pd.factorize(groups)[0] % 3  # whole episodes per fold
+    base = out_of_fold_history(rows, groups, fold, _episodes(rows, y), **args)
     for client in rows["client_id"].unique()[::5]:
         own = (rows["client_id"] == client).to_numpy()
         flipped = np.where(own, 1 - y, y)
-        again = out_of_fold_history(rows, flipped, rows["weight"], rows["client_id"], **args)
+        again = out_of_fold_history(rows, groups, fold, _episodes(rows, flipped), **args)
         # the episode's own value is unchanged by its own label ...
         pd.testing.assert_frame_equal(base[own], again[own])
     # ... while the label does reach other episodes (the check above is not vacuous)

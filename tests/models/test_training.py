@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from models.candidates import search_space
-from models.training import held_out, select_candidate, split_by_intake, split_clients
+from models.training import held_out, search_sample, select_candidate, split_by_intake
 from pipeline.config import load_config
 
 
@@ -52,26 +52,35 @@ def test_split_by_intake_puts_the_latest_intakes_last():
     assert list(earlier) == ["b", "c", "d"] and list(later) == ["a", "e"]
 
 
-def test_split_clients_keeps_each_client_on_one_side():
-    labels = pd.Series(np.tile([0, 1], 500), index=[f"c{i}" for i in range(1000)])
-    rest, held = split_clients(labels, 0.2, seed=0)
-    assert not set(rest) & set(held) and len(rest) + len(held) == 1000
-    assert 150 <= len(held) <= 250
-    assert 0.4 <= labels[held].mean() <= 0.6
+def test_the_held_out_share_is_close_to_the_fraction():
+    ids = np.array([f"c{i}" for i in range(1000)])
+    held = held_out(ids, 0.2, seed=0)
+    assert 150 <= held.sum() <= 250
 
 
 def test_a_held_out_client_stays_held_out_in_a_longer_history():
     """The side depends on the client's id and the seed only (pipeline.promote relies on it)."""
-    first = pd.Series(0, index=[f"c{i}" for i in range(400)])
-    longer = pd.Series(0, index=[f"c{i}" for i in range(2000)][::-1])
-    held_first = set(split_clients(first, 0.2, seed=5)[1])
-    held_longer = set(split_clients(longer, 0.2, seed=5)[1])
-    assert held_first and held_first == held_longer & set(first.index)
-    assert set(split_clients(first, 0.2, seed=6)[1]) != held_first
+    first = np.array([f"c{i}" for i in range(400)])
+    longer = np.array([f"c{i}" for i in range(2000)][::-1])
+    held_first = set(first[held_out(first, 0.2, 5)])
+    held_longer = set(longer[held_out(longer, 0.2, 5)])
+    assert held_first and held_first == held_longer & set(first)
+    assert set(first[held_out(first, 0.2, 6)]) != held_first
     ids = [f"c{i}" for i in range(20)]
     assert held_out(ids, 0.2, 5).tolist() == [c in held_first for c in ids]
     assert held_out(np.array(["x"]), 0.0, 1).tolist() == [False]
     assert held_out(np.array(["x"]), 1.0, 1).tolist() == [True]
+
+
+def test_the_search_sample_takes_whole_clients_up_to_the_row_cap():
+    groups = np.repeat([f"c{i}" for i in range(100)], np.arange(1, 101) % 7 + 1)
+    sample = search_sample(groups, 200, seed=3)
+    assert len(sample) <= 200 and len(sample) > 150
+    chosen = set(groups[sample])
+    # whole clients only: every row of a chosen client is in, none of the others
+    assert set(np.flatnonzero(np.isin(groups, list(chosen)))) == set(sample)
+    np.testing.assert_array_equal(sample, search_sample(groups, 200, seed=3))
+    assert len(search_sample(groups, 10_000, seed=3)) == len(groups)
 
 
 def test_search_space_is_seeded_capped_and_simplest_first(tmp_path):
