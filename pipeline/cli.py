@@ -281,7 +281,7 @@ def _print_caseload(caseload) -> None:
         "AUROC (95% CI)",
         "cal. slope (95% CI)",
         "observed − predicted (95% CI)",
-        "client-dates",
+        "rows scored",
         title="the caseload back-test (the headline: the list as it is used)",
     )
 

@@ -381,8 +381,9 @@ def _label(f: ModelCardFacts) -> list[_Block]:
         )
     items = [
         "Dropout (1): the episode's discharge_reason is dropout.",
-        "Another ending (0): completed, transferred or other; dropout competes with these "
-        "endings (a transfer is an ending that is not a dropout).",
+        "Another ending (0): the episode's discharge_reason is completed, transferred or "
+        "other; dropout competes with these endings (a transfer ends the episode, not in "
+        "dropout).",
         "Censored: episodes still open at the export. Their outcome is unknown, but they "
         "are used: every example of an open episode counts for as long as it was "
         "followed (inverse-probability-of-censoring weights).",
@@ -390,9 +391,12 @@ def _label(f: ModelCardFacts) -> list[_Block]:
         "the moment of prediction; never above risk.",
         switch,
     ]
-    when = "Predictions are made at the states `score` meets: just after an appointment (landmarks"
-    if f.landmarks:
-        when += f" {', '.join(map(str, f.landmarks))}"
+    when = "Predictions are made at the states `score` meets: just after an appointment ("
+    when += (
+        f"landmarks: after appointments {', '.join(map(str, f.landmarks))}"
+        if f.landmarks
+        else "landmarks"
+    )
     when += (
         ") and on calendar dates while the episode is open (snapshots, with the time since "
         "the last appointment counted up to the date), using nothing recorded after that "
@@ -446,7 +450,7 @@ def _caseload(f: ModelCardFacts) -> list[_Block]:
                 "Brier",
                 "calibration slope (95% CI)",
                 "observed − predicted (95% CI)",
-                "client-dates",
+                "rows scored",
             ],  # fmt: skip
             rows,
         ),

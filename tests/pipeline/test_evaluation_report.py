@@ -168,3 +168,37 @@ def test_a_run_without_contributions_still_writes_every_figure(tmp_path):
     page = paths[-1].read_text(encoding="utf-8")
     assert "No feature contributions were supplied" in _section(page, "explanation")
     assert "No baseline models were evaluated" in _section(page, "baselines")
+
+
+def test_the_caseload_back_test_is_the_first_section(assessment, tmp_path):
+    from models.backtest import caseload_metrics
+
+    rng = np.random.default_rng(2)
+    n = 900
+    risk = rng.uniform(0.05, 0.6, n)
+    frame = pd.DataFrame(
+        {
+            "date": np.repeat(pd.to_datetime(["2026-01-01", "2026-02-01", "2026-03-01"]), 300),
+            "client_id": [f"client-{i:04d}" for i in range(n)],
+            "risk": risk,
+            "risk_within_horizon": risk / 2,
+            "risk_notebook": np.clip(risk + rng.normal(0, 0.1, n), 0.01, 0.99),
+            "outcome": (rng.random(n) < risk).astype(float),
+            "event_days": rng.uniform(0, 90, n),
+            "follow_up_days": 200.0,
+        }
+    )
+    metrics = caseload_metrics(frame, 60, n_boot=20, seed=0)
+    paths = write_evaluation_report(
+        assessment, tmp_path, caseload=metrics, caseload_note="3 as-of dates <a month apart>"
+    )
+    page = paths[-1].read_text(encoding="utf-8")
+    assert REPORT_SECTIONS[0] == "caseload"
+    section = _section(page, "caseload")
+    assert "3 as-of dates &lt;a month apart&gt;" in section
+    pooled = metrics[(metrics["target"] == "risk") & (metrics["date"] == "pooled")].iloc[0]
+    assert f"{pooled['auroc']:.3f}" in section
+    assert "notebook model" in section and "risk_within_horizon" in section
+    for date in ("2026-01-01", "2026-02-01", "2026-03-01"):
+        assert date in section  # the per-date table
+    assert "client-" not in page

@@ -7,6 +7,7 @@ import dataclasses
 import math
 import re
 
+import pandas as pd
 import pytest
 
 from models.assessment import assess
@@ -29,7 +30,8 @@ EXPECTED_TITLES = (
     "Training data",
     "Label definition",
     "Model",
-    "Performance on held-out clients",
+    "Performance on past caseloads (the headline)",
+    "Landmark view: closed held-out episodes",
     "Subgroups and fairness",
     "Limitations and ethical considerations",
     "Methods",
@@ -90,6 +92,33 @@ def facts(assessment):
         },
         promotion="registered as challenger; champion unchanged",
         landmarks=(1, 2, 3, 4),
+        caseload=pd.DataFrame(
+            [
+                {
+                    "target": target,
+                    "date": date,
+                    "auroc": auroc,
+                    "auroc_ci_low": auroc - 0.03,
+                    "auroc_ci_high": auroc + 0.03,
+                    "auprc": 0.5,
+                    "brier": 0.15,
+                    "cal_slope": 0.97,
+                    "cal_slope_ci_low": 0.85,
+                    "cal_slope_ci_high": 1.1,
+                    "calibration_in_the_large": -0.012,
+                    "calibration_in_the_large_ci_low": -0.04,
+                    "calibration_in_the_large_ci_high": 0.02,
+                    "n_rows": 1234.0,
+                }
+                for target, auroc in (
+                    ("risk", 0.811),
+                    ("risk_within_horizon", 0.853),
+                    ("risk_notebook", 0.742),
+                )
+                for date in ("pooled", "2026-01-31")
+            ]
+        ),  # fmt: skip
+        caseload_note="6 as-of dates from 2025-12-02 to 2026-04-01, 30 days apart",
     )
 
 
@@ -235,6 +264,19 @@ def test_subgroups_and_gaps_come_from_the_assessment(facts, assessment):
         # the pooling rule is the assessment's (min_group=25 here, 30 by default)
         assert "Groups under 25 episodes are pooled" in text
         assert "risk ≥ 0.40" in text
+
+
+def test_the_caseload_back_test_comes_before_the_landmark_view(facts):
+    markdown, page = render_model_card(facts)
+    for text in _both(facts, "caseload"):
+        assert "6 as-of dates from 2025-12-02" in text
+        assert "0.811 (0.781 to 0.841)" in text  # risk's pooled AUROC with its interval
+        assert "0.853" in text and "0.742" in text  # risk_within_horizon, the notebook
+        assert "-0.012" in text or "−0.012" in text
+        assert "2026-01-31" not in text  # per-date rows stay in the evaluation report
+    assert markdown.index("Performance on past caseloads") < markdown.index("Landmark view")
+    empty = dataclasses.replace(facts, caseload=None)
+    assert "No caseload back-test was recorded" in _both(empty, "caseload")[0]
 
 
 @pytest.mark.parametrize("inactive", [True, False])
