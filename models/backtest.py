@@ -34,6 +34,15 @@ TARGETS = ("risk", "risk_within_horizon")
 NOTEBOOK = "risk_notebook"
 
 
+def ended_share(clients: pd.DataFrame, date: pd.Timestamp) -> float:
+    """The share of the episodes open on ``date`` that had ended by the export."""
+    intake, discharge = clients["intake_date"], clients["discharge_date"]
+    open_then = (intake <= date) & (discharge.isna() | (discharge > date))
+    if not open_then.any():
+        return float("nan")
+    return float(discharge[open_then].notna().mean())
+
+
 def backtest_dates(
     export_date: pd.Timestamp,
     *,
@@ -42,10 +51,35 @@ def backtest_dates(
     min_follow_up_days: int,
     horizon_days: int,
     earliest: pd.Timestamp | None = None,
+    clients: pd.DataFrame | None = None,
+    min_ended_share: float | None = None,
 ) -> list[pd.Timestamp]:
-    """The as-of dates, oldest first: the latest ``max(min_follow_up, horizon)`` days
-    before the export, then every ``spacing_days`` back; none before ``earliest``."""
+    """The as-of dates, oldest first, ``spacing_days`` apart; none before ``earliest``.
+
+    The latest lies at least ``max(min_follow_up, horizon)`` days before the export, and,
+    with ``clients`` and ``min_ended_share``, far enough back that at least that share of
+    the episodes open on it have ended by the export ("enough follow-up": the eventual
+    outcome of an episode that outlasts every date's follow-up cannot be recovered by any
+    weighting). A history where no date reaches the share takes the date that comes
+    closest (the report gives the censored share).
+    """
     latest = export_date - pd.Timedelta(days=max(min_follow_up_days, horizon_days))
+    if clients is not None and min_ended_share is not None:
+        step = pd.Timedelta(days=spacing_days)
+        candidates = []
+        date = latest
+        while earliest is None or date >= earliest:
+            share = ended_share(clients, date)
+            if np.isfinite(share):
+                candidates.append((date, share))
+                if share >= min_ended_share:
+                    break
+            elif candidates:
+                break  # before the first intakes: no caseload any more
+            date -= step
+        if candidates:
+            reached = [d for d, share in candidates if share >= min_ended_share]
+            latest = reached[0] if reached else max(candidates, key=lambda c: c[1])[0]
     dates = [latest - pd.Timedelta(days=spacing_days * k) for k in range(n_dates)]
     if earliest is not None:
         dates = [d for d in dates if d >= earliest]

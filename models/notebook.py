@@ -121,6 +121,12 @@ class NotebookModel(BaseEstimator):
                 f"{sorted(set(y.tolist()))}"
             )
         self.categories_ = {name: _learnt_categories(rows[name]) for name in CATEGORICAL_AGGREGATES}
+        # a rating no site of this clinic collects is blank in every row: the booster's
+        # binning cannot take an all-missing column, and it carries nothing anyway
+        numeric = pd.DataFrame(
+            {n: pd.to_numeric(rows[n], errors="coerce") for n in NUMERIC_AGGREGATES}
+        )
+        self.numeric_ = tuple(n for n in NUMERIC_AGGREGATES if numeric[n].notna().any())
         self.estimator_ = HistGradientBoostingClassifier(
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
@@ -201,13 +207,14 @@ class NotebookModel(BaseEstimator):
         )
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """The booster's input columns, in order."""
-        return np.asarray(AGGREGATE_FEATURES, dtype=object)
+        """The booster's input columns, in order (ratings never recorded left out)."""
+        check_is_fitted(self, "estimator_")
+        return np.asarray([*self.numeric_, *CATEGORICAL_AGGREGATES], dtype=object)
 
     def _design(self, rows: pd.DataFrame) -> pd.DataFrame:
         """The booster's input: floats, and categoricals on the learnt categories only."""
         X = pd.DataFrame(index=pd.RangeIndex(len(rows)))
-        for name in NUMERIC_AGGREGATES:
+        for name in self.numeric_:
             X[name] = pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float)
         for name in CATEGORICAL_AGGREGATES:
             text = rows[name].astype("string").to_numpy(dtype=object, na_value=np.nan)

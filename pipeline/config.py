@@ -116,6 +116,9 @@ class BacktestConfig(_Frozen):
     # the latest date lies this many days before the export (at least the horizon), so
     # every date's horizon outcome is observed and most episodes have ended since
     min_follow_up_days: int = Field(90, ge=1)
+    # ... and further back until at least this share of the episodes open on it have
+    # ended by the export: enough follow-up for their eventual outcome
+    min_ended_share: float = Field(0.9, gt=0, le=1)
 
 
 def _choices(value) -> tuple:

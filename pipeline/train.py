@@ -165,6 +165,8 @@ def caseload_backtest_predictions(
         min_follow_up_days=bt.min_follow_up_days,
         horizon_days=config.label.horizon_days,
         earliest=tables.clients["intake_date"].min(),
+        clients=tables.clients,
+        min_ended_share=bt.min_ended_share,
     )
     held = tables.clients["client_id"].isin(client_ids)
     settings = model.feature_settings

@@ -160,3 +160,27 @@ def test_training_weights_do_not_depend_on_how_an_episode_ended(tables, config):
     open_rows = examples["event_days"].isna().to_numpy()
     assert open_rows.any() and (a.w_horizon[open_rows] > 0).any()
     assert (a.w[open_rows] == 0).all()
+
+
+def test_the_latest_date_waits_until_most_of_its_caseload_has_ended():
+    export = pd.Timestamp("2026-06-30")
+    intake = pd.date_range(export - pd.Timedelta(days=730), export, freq="D")
+    discharge = intake + pd.Timedelta(days=100)  # every episode lasts 100 days
+    clients = pd.DataFrame(
+        {"intake_date": intake, "discharge_date": discharge.where(discharge <= export)}
+    )
+    args = {"n_dates": 2, "spacing_days": 30, "min_follow_up_days": 90, "horizon_days": 60}
+    # 90 days back, 90% of that day's caseload has ended (intakes up to day 100 before)
+    assert backtest_dates(export, **args, clients=clients, min_ended_share=0.9)[-1] == (
+        export - pd.Timedelta(days=90)
+    )
+    # asking for 95% moves the dates a month further back, where all of it has ended
+    later = backtest_dates(export, **args, clients=clients, min_ended_share=0.95)
+    assert later == [export - pd.Timedelta(days=d) for d in (150, 120)]
+    # a history too young to reach the share takes the date that comes closest
+    young = clients[clients["intake_date"] >= export - pd.Timedelta(days=120)]
+    dates = backtest_dates(
+        export, **args, clients=young, min_ended_share=0.99,
+        earliest=young["intake_date"].min(),
+    )  # fmt: skip
+    assert dates and dates[-1] >= young["intake_date"].min()

@@ -172,3 +172,15 @@ def test_init_only_stores_its_arguments():
     model = NotebookModel(seed=4, max_iter=10)
     assert model.get_params()["seed"] == 4 and model.get_params()["max_iter"] == 10
     assert not hasattr(model, "estimator_")
+
+
+def test_a_clinic_that_never_collects_a_rating_still_fits(small, config):
+    """A clinic on SRS only has every WAI aggregate blank: left out, not a crash."""
+    clients, sessions = small
+    no_wai = sessions.drop(columns=[c for c in sessions.columns if c.startswith("wai_")])
+    model = NotebookModel(seed=0, max_iter=20).fit(clients, no_wai, config.instruments)
+    names = model.get_feature_names_out().tolist()
+    assert not [n for n in names if n.startswith("wai_")]
+    assert "srs_total_last" in names
+    risk = model.predict_asof(clients, no_wai, no_wai["session_date"].max(), config.instruments)
+    assert len(risk) and risk.between(0, 1).all()
