@@ -24,7 +24,7 @@ truth:
 
 Usage::
 
-    python bench/clinics.py [--n-clients N] [--profiles a,b,...] [--quick] [--keep]
+    python bench/clinics.py [--n-clients N] [--profiles a,b,...] [--quick] [--keep] [--update]
 
 Writes ``bench/clinics_results.json`` and ``bench/clinics_table.md`` and prints the
 table. Nothing here is tuned to pass: the criteria are reported as they come out.

@@ -250,6 +250,9 @@ def snapshot_examples(
     last_open = (end - pd.Timedelta(days=1)).fillna(export_date).clip(upper=export_date)
     grid = snapshot_dates(first_seen, last_open, export_date, features.snapshot_days)
     grid = grid.sort_values("cutoff_date", kind="stable")
+    if grid.empty:  # no appointment at all: nothing to snapshot (and nothing to merge on)
+        none = prefix.iloc[:0].assign(cutoff_date=pd.Series(dtype="datetime64[ns]"), landmark=0)
+        return _complete(none, clients)
     # the state as of d is the client's last appointment on or before d (ties: the last
     # in order, as `asof_examples` takes it)
     rows = prefix.assign(_order=np.arange(len(prefix))).sort_values(

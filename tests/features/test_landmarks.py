@@ -236,3 +236,10 @@ def test_later_records_never_change_an_earlier_example(cohort, config):
             assert (a.fillna("") == b.fillna("")).all(), name
         else:
             np.testing.assert_allclose(a.astype(float), b.astype(float), err_msg=name)
+
+
+def test_no_appointment_at_all_gives_no_example(config):
+    clients = make_clients({"client_id": "C1"})
+    sessions = make_sessions("C1", "2026-01-12", [])
+    ex = _training(clients, sessions, config, export="2026-03-01")
+    assert ex.empty and {"outcome", "event_days", "follow_up_days"} <= set(ex.columns)
