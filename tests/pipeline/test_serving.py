@@ -292,8 +292,10 @@ def test_the_pyfunc_model_answers_one_row_per_client_row_in_input_order(trained)
         assert row.not_scored_reason == want["not_scored_reason"]
         if want["scored"]:
             assert abs(row.risk - want["risk"]) < 1e-9
+            assert abs(row.risk_within_horizon - want["risk_within_horizon"]) < 1e-9
+            assert row.risk_within_horizon <= row.risk
         else:
-            assert row.risk is None
+            assert row.risk is None and row.risk_within_horizon is None
         for column in ("risk_tier", "reason_1", "reason_2", "reason_3", "last_attended"):
             assert getattr(row, column) == want[column], column
         assert row.sessions_attended == want["sessions_attended"]
@@ -303,7 +305,7 @@ def test_the_pyfunc_model_answers_one_row_per_client_row_in_input_order(trained)
     pd.testing.assert_frame_equal(backwards.iloc[::-1].reset_index(drop=True), rows)
     # text is never null (spark_udf would write a null text as "None"), numbers may be
     for column in RISK_LIST_COLUMNS:
-        if column not in ("risk", "rank"):
+        if column not in ("risk", "rank", "risk_within_horizon"):
             assert rows[column].notna().all(), column
 
 
