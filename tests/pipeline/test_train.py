@@ -34,9 +34,20 @@ def test_training_registers_a_champion_with_metrics(trained):
         "eval_fairness_auroc_gap",
         "search_configs_evaluated",
         "history_prior_dropout_rate",
+        # the headline: the caseload back-test, for risk, risk_within_horizon, the notebook
+        "caseload_auroc",
+        "caseload_calibration_slope",
+        "caseload_calibration_in_the_large",
+        "caseload_horizon_auroc",
+        "caseload_horizon_calibration_slope",
+        "caseload_horizon_calibration_in_the_large",
+        "caseload_notebook_auroc",
     ):
-        assert key in run.data.metrics
-    assert any(k.startswith("temporal_") for k in run.data.metrics)
+        assert key in run.data.metrics, key
+    assert 0.5 < run.data.metrics["caseload_auroc"] <= 1
+    assert run.data.metrics["caseload_rows"] > 50
+    # the temporal check is off by default (the back-test replaces it)
+    assert not any(k.startswith("temporal_") for k in run.data.metrics)
     assert run.data.params["selected_candidate"] in (
         "logistic",
         "lightgbm",
@@ -243,10 +254,33 @@ def test_the_evaluation_report_is_written_and_logged_with_every_section(trained)
         assert page.count(f"<section id='{section}'") == 1, section
     for figure in FIGURES:
         assert (folder / figure).stat().st_size > 1000, figure
-    # the baselines and the temporal check made it into the page
+    # the caseload back-test first, the baselines after; the temporal check is off by default
+    assert page.index("id='caseload'") < page.index("id='summary'")
+    assert "notebook model" in page
     for name in ("srs_rule", "attendance_only", "alliance_only", "intake_only"):
         assert name in page
-    assert "no temporal validation was run" not in page.lower()
+    assert "no temporal validation was run" in page.lower()
     client = mlflow.MlflowClient(tracking_uri=trained["uri"])
     logged = {a.path for a in client.list_artifacts(trained["outcome"].run_id, "evaluation")}
     assert {f"evaluation/{name}" for name in (*FIGURES, "report.html")} <= logged
+
+
+def test_the_temporal_check_still_runs_when_asked_for(tmp_path, monkeypatch):
+    from pipeline.config import load_config
+    from pipeline.synth import write_cohort
+    from pipeline.train import run_training
+
+    yaml = tmp_path / "temporal.yaml"
+    yaml.write_text(
+        "training:\n  cv_folds: 2\n  bootstrap: 0\n  temporal_fraction: 0.25\n"
+        "  candidates:\n    lightgbm: null\n    hist_gradient_boosting: null\n"
+    )
+    cfg = load_config(yaml)
+    clients, sessions = write_cohort(tmp_path / "data", 900, 37, cfg.instruments)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'm.db'}")
+    monkeypatch.chdir(tmp_path)
+    outcome = run_training(clients, sessions, cfg)
+    assert outcome.temporal is not None
+    assert "tested on intakes from then on" in outcome.result.temporal_note
+    later = outcome.result.temporal_predictions
+    assert len(later) > 50 and later["risk"].between(0, 1).all()
