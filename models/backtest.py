@@ -32,6 +32,12 @@ METRICS = ("auroc", "auprc", "brier", "cal_slope", "cal_intercept")
 TARGETS = ("risk", "risk_within_horizon")
 # a baseline's risks of the eventual outcome, judged beside ``risk`` when present
 NOTEBOOK = "risk_notebook"
+# what each judged column is, in words, for the report and the model card
+TARGET_LABELS = {
+    "risk": "risk (ends in dropout)",
+    "risk_within_horizon": "risk_within_horizon (dropout discharge within the horizon)",
+    NOTEBOOK: "baseline: notebook model (gradient boosting on per-client aggregates)",
+}
 
 
 def ended_share(clients: pd.DataFrame, date: pd.Timestamp) -> float:

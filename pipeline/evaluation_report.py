@@ -21,6 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from models.assessment import CHAMPION, FLAG_ALL, FLAG_NONE, POOLED_GROUP, Assessment
+from models.backtest import TARGET_LABELS
 from pipeline.output import atomic_write, write_text
 
 REPORT_SECTIONS: tuple[str, ...] = (
@@ -630,13 +631,6 @@ def _overall_table(overall: pd.DataFrame, metrics: Sequence[str], caption: str) 
     return _table(headers, _overall_rows(overall, metrics), caption)
 
 
-_CASELOAD_TARGETS = {
-    "risk": "risk (ends in dropout)",
-    "risk_within_horizon": "risk_within_horizon (dropout discharge within the horizon)",
-    "risk_notebook": "baseline: notebook model (gradient boosting on per-client aggregates)",
-}
-
-
 def _caseload(caseload: pd.DataFrame | None, note: str) -> str:
     if caseload is None or not len(caseload):
         return "<p>No caseload back-test was run for this model.</p>"
@@ -649,7 +643,7 @@ def _caseload(caseload: pd.DataFrame | None, note: str) -> str:
     for _, r in pooled_rows.iterrows():
         rows.append(
             [
-                _CASELOAD_TARGETS.get(r["target"], r["target"]),
+                TARGET_LABELS.get(r["target"], r["target"]),
                 _with_ci(r, "auroc"),
                 _num(r["auprc"]),
                 _num(r["brier"]),

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.assessment import AGE_BANDS, CHAMPION, POOLED_GROUP, Assessment
+from models.backtest import TARGET_LABELS
 from pipeline.evaluation_report import LANDMARK_HEADERS, html_table
 from pipeline.output import write_text
 
@@ -408,13 +409,6 @@ def _label(f: ModelCardFacts) -> list[_Block]:
     return [_Bullets(tuple(items)), _Paragraph(when)]
 
 
-_CASELOAD_TARGETS = {
-    "risk": "risk (ends in dropout)",
-    "risk_within_horizon": "risk_within_horizon",
-    "risk_notebook": "baseline: notebook model",
-}
-
-
 def _caseload(f: ModelCardFacts) -> list[_Block]:
     frame = f.caseload
     if frame is None or not len(frame):
@@ -423,7 +417,7 @@ def _caseload(f: ModelCardFacts) -> list[_Block]:
     for _, r in frame[frame["date"].eq("pooled")].iterrows():
         rows.append(
             [
-                _CASELOAD_TARGETS.get(r["target"], str(r["target"])),
+                TARGET_LABELS.get(r["target"], str(r["target"])),
                 _with_ci(r, "auroc"),
                 _num(r["auprc"]),
                 _num(r["brier"]),
