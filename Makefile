@@ -40,7 +40,7 @@ format: install ## Format the code with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install browser ## Run the benchmarks (writes bench/results.json, bench/page_results.json)
+bench: install browser ## Run the benchmarks (writes bench/results.json, bench/clinics_results.json, bench/page_results.json)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/clinics.py
 	$(BIN)/python bench/scale.py
