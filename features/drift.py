@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.labels import open_on
 from features.landmarks import asof_examples, model_inputs
 from features.schema import (
     CATEGORICAL_FEATURES,
@@ -174,11 +175,9 @@ def cross_sections(
         Columns ``MODEL_INPUTS``, one row per active client per date.
     """
     parts = []
-    intake, discharge = clients["intake_date"], clients["discharge_date"]
     for date in dates:
         d = pd.Timestamp(date)
-        active = ((intake <= d) & (discharge.isna() | (discharge > d))).to_numpy()
-        on_books = clients[active]
+        on_books = clients[open_on(clients, d)]
         theirs = sessions[sessions["client_id"].isin(on_books["client_id"])]
         parts.append(model_inputs(asof_examples(on_books, theirs, d, instruments, features)))
     if not parts:

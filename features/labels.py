@@ -68,6 +68,13 @@ def active_mask(clients: pd.DataFrame) -> pd.Series:
     )
 
 
+def open_on(clients: pd.DataFrame, date: pd.Timestamp) -> np.ndarray:
+    """True for episodes open on ``date``: intake on or before it and not yet discharged
+    (discharge blank or after it; an export taken on the discharge day shows it closed)."""
+    discharge = clients["discharge_date"]
+    return ((clients["intake_date"] <= date) & (discharge.isna() | (discharge > date))).to_numpy()
+
+
 def episode_endings(
     clients: pd.DataFrame,
     *,

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from features.labels import open_on
 from features.landmarks import asof_examples, model_inputs
 from models.censoring import censoring_weights, horizon_outcome
 from models.evaluation import binary_metrics, bootstrap_intervals
@@ -42,11 +43,10 @@ TARGET_LABELS = {
 
 def ended_share(clients: pd.DataFrame, date: pd.Timestamp) -> float:
     """The share of the episodes open on ``date`` that had ended by the export."""
-    intake, discharge = clients["intake_date"], clients["discharge_date"]
-    open_then = (intake <= date) & (discharge.isna() | (discharge > date))
+    open_then = open_on(clients, date)
     if not open_then.any():
         return float("nan")
-    return float(discharge[open_then].notna().mean())
+    return float(clients["discharge_date"][open_then].notna().mean())
 
 
 def backtest_dates(
@@ -101,9 +101,7 @@ def caseload_on(
     blank or after it), with their discharge fields blank as they were then, and their
     appointments on or before the date. Nothing recorded after the date is kept.
     """
-    intake, discharge = clients["intake_date"], clients["discharge_date"]
-    open_then = ((intake <= date) & (discharge.isna() | (discharge > date))).to_numpy()
-    then = clients[open_then].copy()
+    then = clients[open_on(clients, date)].copy()
     then["discharge_date"] = pd.NaT
     then["discharge_reason"] = pd.Series(pd.NA, index=then.index, dtype="string")
     known = sessions[

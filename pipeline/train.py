@@ -18,7 +18,13 @@ from features.labels import episode_endings, episode_labels
 from features.landmarks import training_examples
 from features.schema import FEATURE_FAMILIES
 from models.assessment import Assessment, assess
-from models.backtest import backtest_dates, backtest_predictions, caseload_metrics, pooled
+from models.backtest import (
+    NOTEBOOK,
+    backtest_dates,
+    backtest_predictions,
+    caseload_metrics,
+    pooled,
+)
 from models.notebook import NotebookModel
 from models.training import InsufficientDataError, Progress, TrainingResult, train_models
 from pipeline.config import Config, FeaturesConfig, InstrumentsConfig
@@ -216,7 +222,7 @@ def caseload_run_metrics(metrics: pd.DataFrame) -> dict[str, float]:
     for target, prefix in (
         ("risk", "caseload_"),
         ("risk_within_horizon", "caseload_horizon_"),
-        ("risk_notebook", "caseload_notebook_"),
+        (NOTEBOOK, "caseload_notebook_"),
     ):
         figures = pooled(metrics, target)
         for key, name in names.items():
