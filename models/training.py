@@ -344,6 +344,10 @@ def develop(
         margin, _ = _cross_validate(
             selected, params, Xf.iloc[cal], y[cal], w[cal], f[cal], n_folds, seed, progress, label
         )
+    kinds = examples["example_kind"].to_numpy()
+    if config.calibrate_on == "snapshots":
+        on = kinds[risk_rows[cal]] == "snapshot"
+        cal, margin = cal[on], np.asarray(margin)[on]
     method = config.calibration
     if method == "auto":
         method = choose_calibration(margin, y[cal], w[cal], seed)
@@ -372,6 +376,9 @@ def develop(
         selected, params, Xh.iloc[h_cal], yh[h_cal], wh[h_cal], fh[h_cal], n_folds, seed,
         progress, label,
     )  # fmt: skip
+    if config.calibrate_on == "snapshots":
+        on = kinds[h_rows[h_cal]] == "snapshot"
+        h_cal, h_margin = h_cal[on], np.asarray(h_margin)[on]
     h_method = config.calibration
     if h_method == "auto":
         h_method = choose_calibration(h_margin, yh[h_cal], wh[h_cal], seed)

@@ -196,6 +196,9 @@ class TrainingConfig(_Frozen):
     cv_folds: int = Field(4, ge=2, le=20)
     selection_metric: Literal["log_loss"] = "log_loss"
     calibration: Literal["sigmoid", "isotonic", "auto"] = "auto"
+    # the rows whose out-of-fold margins fit the calibration: every example, or only the
+    # calendar snapshots (the cross-sections of open episodes that scoring meets)
+    calibrate_on: Literal["all", "snapshots"] = "snapshots"
     bootstrap: int = Field(200, ge=0)
     candidates: CandidatesConfig = CandidatesConfig()
     search: SearchConfig = SearchConfig()

@@ -557,8 +557,9 @@ def methods_text(result: TrainingResult, config: Config) -> list[str]:
         "Coefficients and trees are constrained to the clinically certain direction of "
         "attendance, alliance and history features (more missed sessions never lowers risk).",
         f"Calibration: {result.calibration}, chosen by cross-fitted calibration error and "
-        "fitted on the out-of-fold predictions of every development example, with the "
-        "censoring weights; risk_within_horizon has its own model and calibration and is "
+        "fitted on the out-of-fold predictions of the development "
+        + ("calendar snapshots" if t.calibrate_on == "snapshots" else "examples")
+        + ", with the censoring weights; risk_within_horizon has its own model and calibration and is "
         "capped by risk. No class resampling or outcome-based reweighting was used.",
         "Therapist and site history: past dropout rates, encoded out of fold (an episode "
         "never informs its own value) and shrunk toward the overall rate "

@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from models.candidates import search_space
-from models.training import held_out, search_sample, select_candidate, split_by_intake
+from models.training import (
+    develop,
+    held_out,
+    search_sample,
+    select_candidate,
+    split_by_intake,
+    targets,
+)
 from pipeline.config import load_config
 
 
@@ -114,3 +121,35 @@ def test_search_values_are_checked(tmp_path):
     path.write_text("training:\n  candidates:\n    lightgbm:\n      num_leaves: [15, -3]\n")
     with pytest.raises(InputError, match="training.candidates.lightgbm.*num_leaves.*> 0"):
         load_config(path)
+
+
+@pytest.mark.parametrize("calibrate_on", ["all", "snapshots"])
+def test_the_calibration_is_fitted_on_the_rows_config_names(config, monkeypatch, calibrate_on):
+    from models import risk_model
+    from pipeline.synth import generate_cohort
+    from pipeline.train import build_examples, feature_settings
+    from pipeline.validation import validate_tables
+
+    clients, sessions = generate_cohort(300, 5, config.instruments)
+    tables = validate_tables(
+        clients, sessions, config.instruments, clients_file="c.csv", sessions_file="s.csv"
+    )
+    examples, _, _ = build_examples(tables, config)
+    t = targets(examples, config.label.horizon_days)
+    snapshots = examples["example_kind"].eq("snapshot").to_numpy()
+    fitted = []
+    real = risk_model._fit_calibrator
+
+    def spy(method, margin, y, w):
+        fitted.append(len(margin))
+        return real(method, margin, y, w)
+
+    monkeypatch.setattr(risk_model, "_fit_calibrator", spy)
+    training = config.training.model_copy(
+        update={"cv_folds": 2, "calibration": "sigmoid", "calibrate_on": calibrate_on}
+    )
+    develop(examples, training, feature_settings(config), fixed=("logistic", {"C": 0.5}))
+    on = snapshots if calibrate_on == "snapshots" else np.ones(len(examples), dtype=bool)
+    # the risk model's calibrator, then the horizon model's, each on its observed rows
+    assert fitted == [int(((t.w > 0) & on).sum()), int(((t.w_horizon > 0) & on).sum())]
+    assert fitted[0] < int((t.w > 0).sum()) or calibrate_on == "all"
