@@ -57,6 +57,8 @@ SEED_BASE = 5101
 N_BOOT = 200
 CEILING_DRAWS = 200
 QUICK_CLIENTS = 2000
+# large enough that a caseload slope's interval is about ±0.1 (at 6,000 it was ±0.15–0.3)
+FULL_CLIENTS = 20000
 QUICK_PROFILES = ("default", "long_courses")
 
 # the "done when" criteria, fixed before any run (see the module docstring)
@@ -792,7 +794,7 @@ def main() -> None:
     unknown = [p for p in chosen if p not in PROFILES]
     if unknown:
         parser.error(f"unknown profile(s) {unknown}; choose from {names}")
-    n_clients = args.n_clients or (QUICK_CLIENTS if args.quick else 6000)
+    n_clients = args.n_clients or (QUICK_CLIENTS if args.quick else FULL_CLIENTS)
 
     work = Path(tempfile.mkdtemp(prefix="dropout-clinics-"))
     print(
