@@ -2,7 +2,7 @@
 
 Builds a synthetic outcome shaped like ``ScoreOutcome`` (risk list, details with about ten
 appointments and a full explanation per client), renders the page with
-``pipeline.report.render_report``, opens it from disk and measures the median wall time
+``pipeline.reports.risk_page.render_report``, opens it from disk and measures the median wall time
 (ms) over repeats of: initial load until the table is ready, sort by risk, filter by a
 therapist, search by client id (including the search box's debounce) and open a client's
 detail. Each action is timed from the event to the next rendered frame.
@@ -30,7 +30,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.report import CHROMIUM_ARGS, find_chromium, write_report  # noqa: E402
+from pipeline.reports.risk_page import CHROMIUM_ARGS, find_chromium, write_report  # noqa: E402
 
 STATUSES = np.array(["attended", "no_show", "late_cancel", "cancelled"])
 REASONS = [

@@ -34,8 +34,8 @@ TRAIN_TARGET_MINUTES = {20_000: 8, 100_000: 15}
 def training_time(work: Path, cfg, n_clients: int, seed: int) -> dict:
     import pandas as pd
 
-    from pipeline.synth import write_cohort
-    from pipeline.train import run_training
+    from pipeline.commands.train import run_training
+    from pipeline.synthetic.simulate import write_cohort
 
     clients, sessions = write_cohort(work / "big", n_clients, seed, cfg.instruments)
     n_appointments = len(pd.read_csv(sessions, usecols=["client_id"]))
@@ -56,7 +56,7 @@ def training_time(work: Path, cfg, n_clients: int, seed: int) -> dict:
 
 
 def scoring_time(work: Path, cfg, test_dir: Path, repeats: int) -> dict:
-    from pipeline.score import run_scoring
+    from pipeline.commands.score import run_scoring
 
     times = []
     for _ in range(repeats):
@@ -83,8 +83,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="dropout-bench-"))
     os.chdir(work)
-    from pipeline.config import load_config
-    from pipeline.synth import write_cohort
+    from configs.config import load_config
+    from pipeline.synthetic.simulate import write_cohort
 
     cfg = load_config()
     results: dict = {

@@ -212,7 +212,7 @@ def alliance_level(prefix: pd.DataFrame, instruments) -> pd.Series:
         Rows with ``wai_bond_last``, ``wai_goal_last``, ``wai_task_last`` and
         ``srs_total_last``.
     instruments
-        ``pipeline.config.InstrumentsConfig`` (scale ranges).
+        ``configs.config.InstrumentsConfig`` (scale ranges).
     """
     wai, srs = instruments.wai, instruments.srs
     wai_mean = prefix[["wai_bond_last", "wai_goal_last", "wai_task_last"]].mean(axis=1)

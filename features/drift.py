@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from configs.config import FeaturesConfig, InstrumentsConfig
 from features.labels import open_on
 from features.landmarks import asof_examples, model_inputs
 from features.schema import (
@@ -34,7 +35,6 @@ from features.schema import (
     ROW_FEATURES,
     SCALE_LABELS,
 )
-from pipeline.config import FeaturesConfig, InstrumentsConfig
 
 PROFILE_VERSION = 1
 # shares are floored at this before the logarithm, so an empty bin gives a large but

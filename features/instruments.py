@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.config import InstrumentsConfig
+from configs.config import InstrumentsConfig
 
 
 def derive_scores(sessions: pd.DataFrame, instruments: InstrumentsConfig) -> pd.DataFrame:
@@ -27,7 +27,7 @@ def derive_scores(sessions: pd.DataFrame, instruments: InstrumentsConfig) -> pd.
     Parameters
     ----------
     sessions
-        Validated sessions (:func:`pipeline.validation.validate_tables`): ``status``
+        Validated sessions (:func:`pipeline.contract.validation.validate_tables`): ``status``
         plus any of the rating columns ``wai_1..wai_n``, ``wai_bond``, ``wai_goal``,
         ``wai_task``, ``srs_1..srs_n``, ``srs_total``, ``ors_total``. Absent rating
         columns count as unanswered.

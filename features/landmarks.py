@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from configs.config import FeaturesConfig, InstrumentsConfig
 from features.alliance import alliance_level, alliance_prefix, low_alliance_with_misses
 from features.attendance import attendance_prefix
 from features.instruments import derive_scores
@@ -30,7 +31,6 @@ from features.schema import (
     NUMERIC_FEATURES,
     ROW_FEATURES,
 )
-from pipeline.config import FeaturesConfig, InstrumentsConfig
 
 KEY_COLUMNS = ("client_id", "landmark", "cutoff_date")
 

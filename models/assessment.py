@@ -10,7 +10,7 @@ fairlearn's `MetricFrame`, and the average feature contributions that explain th
 Every quantity uses the example weights, so a client seen at six landmarks counts as one
 episode, like a client seen at one. Nothing returned is a single example's row or id: every
 cell aggregates at least ``min_cell`` episodes or rows, or is a point of a curve on a fixed
-grid. No I/O and no plotting here; `pipeline.evaluation_report` draws and writes.
+grid. No I/O and no plotting here; `pipeline.reports.evaluation` draws and writes.
 """
 
 from __future__ import annotations

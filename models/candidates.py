@@ -262,7 +262,7 @@ def search_space(candidates, n_per_candidate: int, seed: int) -> list[tuple[str,
     Parameters
     ----------
     candidates
-        ``pipeline.config.CandidatesConfig``; a candidate set to null is skipped.
+        ``configs.config.CandidatesConfig``; a candidate set to null is skipped.
     """
     rng = np.random.default_rng(seed)
     out: list[tuple[str, dict]] = []

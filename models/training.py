@@ -24,6 +24,7 @@ from scipy.special import expit
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedGroupKFold
 
+from configs.config import TrainingConfig
 from features.history import DropoutHistoryEncoder, out_of_fold_history, with_history
 from features.landmarks import model_inputs
 from models.baselines import build_baselines
@@ -31,7 +32,6 @@ from models.candidates import MAKERS, SIMPLICITY_ORDER, search_space
 from models.censoring import censoring_weights, horizon_outcome
 from models.evaluation import binary_metrics
 from models.risk_model import RiskModel, choose_calibration
-from pipeline.config import TrainingConfig
 
 Progress = Callable[[str], None]
 # attributes the subgroup analysis is done by (TRIPOD+AI: key subgroups)
@@ -470,7 +470,7 @@ def train_models(
     developed = develop(dev, config, feature_settings, progress, horizon_days=horizon_days)
     model = developed.model
     # how the held-out clients were chosen, so a later model can be compared with this one
-    # on clients neither has seen (pipeline.promote)
+    # on clients neither has seen (pipeline.commands.promote)
     model.split_ = {"method": "sha256", "seed": int(seed), "test_fraction": config.test_fraction}
 
     if progress:

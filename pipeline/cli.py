@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.config import load_config
-from pipeline.errors import InputError, RejectedRowsError
+from configs.config import load_config
+from configs.errors import InputError, RejectedRowsError
 
 app = typer.Typer(
     add_completion=False,
@@ -105,7 +105,7 @@ def synth(
 ) -> None:
     """Write a synthetic cohort that follows the data contract."""
     with _exit_statuses():
-        from pipeline.synth import PROFILES, write_clinic, write_cohort
+        from pipeline.synthetic.simulate import PROFILES, write_clinic, write_cohort
 
         if profile not in PROFILES:
             raise InputError(
@@ -152,9 +152,9 @@ def validate(
 ) -> None:
     """Report every problem in the inputs; exit 0 when there are none."""
     with _exit_statuses():
-        from pipeline.output import TABLE_SUFFIXES, write_table
-        from pipeline.score import rejected_rows
-        from pipeline.train import load_inputs
+        from pipeline.commands.score import rejected_rows
+        from pipeline.commands.train import load_inputs
+        from pipeline.io.output import TABLE_SUFFIXES, write_table
 
         if problems is not None and problems.suffix.lower() not in TABLE_SUFFIXES:
             _fail(f"{problems}: unknown format. Fix: end --problems in .csv or .parquet.", 2)
@@ -200,7 +200,7 @@ def train(
 ) -> None:
     """Build features, fit and evaluate candidates, log to MLflow, register the champion."""
     with _exit_statuses():
-        from pipeline.train import run_training
+        from pipeline.commands.train import run_training
 
         cfg = load_config(config)
         with _progress("training") as progress:
@@ -226,7 +226,7 @@ def promote(
     Exit status 0 when promoted (or nothing to do), 4 when a gate refused it.
     """
     with _exit_statuses():
-        from pipeline.promote import run_promotion
+        from pipeline.commands.promote import run_promotion
 
         cfg = load_config(config)
         with _progress("promoting") as progress:
@@ -367,7 +367,7 @@ def score(
 ) -> None:
     """Score every active client and write the ranked risk list."""
     with _exit_statuses():
-        from pipeline.score import run_scoring
+        from pipeline.commands.score import run_scoring
 
         cfg = load_config(config)
         outcome = run_scoring(
@@ -383,7 +383,7 @@ def score(
         _report_extra_columns(outcome.extra_columns)
         _print_scoring(outcome)
         if report is not None:
-            from pipeline.report import write_report
+            from pipeline.reports.risk_page import write_report
 
             write_report(outcome, report)
             console.print(f"report: {report}")
@@ -455,7 +455,7 @@ def demo(
 ) -> None:
     """Synthesise a cohort, train, score the active clients and report, on the default store."""
     with _exit_statuses():
-        from pipeline.demo import run_demo
+        from pipeline.commands.demo import run_demo
 
         cfg = load_config(config)
         with _progress("demo") as progress:

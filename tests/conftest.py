@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import load_config
+from configs.config import load_config
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +59,8 @@ def make_sessions(client_id: str, start: str, statuses: list[str], **ratings: li
 def trained(tmp_path_factory):
     """A model trained end to end on a small synthetic cohort, in a private MLflow store."""
 
-    from pipeline.synth import write_cohort
-    from pipeline.train import run_training
+    from pipeline.commands.train import run_training
+    from pipeline.synthetic.simulate import write_cohort
 
     root = tmp_path_factory.mktemp("trained")
     # a small search keeps the suite quick; every candidate still takes part

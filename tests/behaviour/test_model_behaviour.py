@@ -14,7 +14,7 @@ import pytest
 from features.landmarks import landmark_examples, model_inputs
 from features.schema import MONOTONE_DIRECTIONS
 from models.training import develop
-from pipeline.train import build_examples, feature_settings, load_inputs
+from pipeline.commands.train import build_examples, feature_settings, load_inputs
 
 SMALL = {
     "logistic": {"C": 0.5},

@@ -12,8 +12,8 @@ from features.aggregates import (
     appointment_cutoffs,
     client_aggregates,
 )
-from pipeline.synth import generate_cohort
-from pipeline.validation import validate_tables
+from pipeline.contract.validation import validate_tables
+from pipeline.synthetic.simulate import generate_cohort
 from tests.conftest import make_clients, make_sessions
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from configs.config import load_config
 from features.instruments import derive_scores
-from pipeline.config import load_config
 
 NaN = np.nan
 # WAI-SR key (Hatcher & Gillaspy 2006): task 1, 2, 10, 12; bond 3, 5, 7, 9; goal 4, 6, 8, 11

@@ -15,9 +15,9 @@ from models.backtest import (
     target_frame,
 )
 from models.training import develop, targets
-from pipeline.synth import generate_cohort
-from pipeline.train import build_examples, endings_of, feature_settings
-from pipeline.validation import validate_tables
+from pipeline.commands.train import build_examples, endings_of, feature_settings
+from pipeline.contract.validation import validate_tables
+from pipeline.synthetic.simulate import generate_cohort
 
 
 @pytest.fixture(scope="module")

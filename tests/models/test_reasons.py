@@ -9,7 +9,7 @@ import pytest
 from features.landmarks import landmark_examples
 from features.schema import FEATURE_NAMES
 from models.reasons import reason_templates, top_reasons
-from pipeline.train import feature_settings
+from pipeline.commands.train import feature_settings
 from tests.conftest import make_clients, make_sessions
 
 

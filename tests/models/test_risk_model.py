@@ -12,9 +12,9 @@ from features.schema import FEATURE_NAMES
 from models.candidates import MAKERS
 from models.risk_model import RiskModel, choose_calibration
 from models.training import targets
-from pipeline.synth import generate_cohort
-from pipeline.train import build_examples
-from pipeline.validation import validate_tables
+from pipeline.commands.train import build_examples
+from pipeline.contract.validation import validate_tables
+from pipeline.synthetic.simulate import generate_cohort
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from configs.config import load_config
 from models.candidates import search_space
 from models.training import (
     develop,
@@ -15,7 +16,6 @@ from models.training import (
     split_by_intake,
     targets,
 )
-from pipeline.config import load_config
 
 
 def _cv(means: dict[tuple[int, str], list[float]]) -> pd.DataFrame:
@@ -66,7 +66,7 @@ def test_the_held_out_share_is_close_to_the_fraction():
 
 
 def test_a_held_out_client_stays_held_out_in_a_longer_history():
-    """The side depends on the client's id and the seed only (pipeline.promote relies on it)."""
+    """The side depends on the client's id and the seed only (pipeline.commands.promote relies on it)."""
     first = np.array([f"c{i}" for i in range(400)])
     longer = np.array([f"c{i}" for i in range(2000)][::-1])
     held_first = set(first[held_out(first, 0.2, 5)])
@@ -115,7 +115,7 @@ def test_a_candidate_set_to_null_is_skipped(tmp_path):
 
 
 def test_search_values_are_checked(tmp_path):
-    from pipeline.errors import InputError
+    from configs.errors import InputError
 
     path = tmp_path / "c.yaml"
     path.write_text("training:\n  candidates:\n    lightgbm:\n      num_leaves: [15, -3]\n")
@@ -126,9 +126,9 @@ def test_search_values_are_checked(tmp_path):
 @pytest.mark.parametrize("calibrate_on", ["all", "snapshots"])
 def test_the_calibration_is_fitted_on_the_rows_config_names(config, monkeypatch, calibrate_on):
     from models import risk_model
-    from pipeline.synth import generate_cohort
-    from pipeline.train import build_examples, feature_settings
-    from pipeline.validation import validate_tables
+    from pipeline.commands.train import build_examples, feature_settings
+    from pipeline.contract.validation import validate_tables
+    from pipeline.synthetic.simulate import generate_cohort
 
     clients, sessions = generate_cohort(300, 5, config.instruments)
     tables = validate_tables(

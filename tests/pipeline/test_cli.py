@@ -315,7 +315,7 @@ def test_unexpected_error_exits_1(trained, tmp_path, clean, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("something broke")
 
-    monkeypatch.setattr("pipeline.score.score_caseload", boom)
+    monkeypatch.setattr("pipeline.commands.score.score_caseload", boom)
     out = tmp_path / "risk.csv"
     result = _invoke("score", "--clients", clean[0], "--sessions", clean[1], "--out", out)
     assert result.exit_code == 1, result.output

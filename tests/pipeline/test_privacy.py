@@ -10,7 +10,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from pipeline.config import load_config
+from configs.config import load_config
 from tests.conftest import private_mlflow_store
 
 ID_MARK = "SENTINELID"
@@ -28,8 +28,8 @@ def _readable(path: Path) -> bytes:
 
 @pytest.mark.slow
 def test_sentinel_ids_and_values_appear_nowhere_in_the_run_or_the_registered_model(tmp_path):
-    from pipeline.synth import generate_cohort
-    from pipeline.train import run_training
+    from pipeline.commands.train import run_training
+    from pipeline.synthetic.simulate import generate_cohort
 
     settings = tmp_path / "small.yaml"
     settings.write_text(

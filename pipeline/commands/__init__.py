@@ -1,0 +1,1 @@
+"""One module per command of the CLI; reading inputs and writing outputs happen here."""

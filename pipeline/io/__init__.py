@@ -1,0 +1,1 @@
+"""Reading the clinic's exports and writing tables and pages, atomically."""

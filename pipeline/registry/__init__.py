@@ -1,0 +1,1 @@
+"""The MLflow tracking store and model registry, the registered pyfunc model and serving."""

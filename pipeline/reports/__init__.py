@@ -1,0 +1,1 @@
+"""The pages: the risk page, the evaluation report and the model card."""

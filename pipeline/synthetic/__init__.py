@@ -1,0 +1,1 @@
+"""Synthetic clinics: cohorts that follow the contract, with a known future."""

@@ -1,0 +1,44 @@
+"""Atomic writes: whole files or nothing, with ordinary permissions."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+from configs.errors import InputError
+from pipeline.io.output import atomic_write, write_table, write_text
+
+
+def test_written_files_get_the_permissions_of_a_plain_write(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = write_text("hello", tmp_path / "a.txt")
+    finally:
+        os.umask(umask)
+    assert path.read_text() == "hello"
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = write_text("old", tmp_path / "a.txt")
+
+    def boom(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_write(path, boom)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_booleans_are_written_as_the_contract_spells_them(tmp_path):
+    path = write_table(pd.DataFrame({"scored": [True, False]}), tmp_path / "r.csv")
+    assert path.read_text().splitlines() == ["scored", "true", "false"]
+
+
+def test_unknown_extension_is_an_input_error_with_the_fix(tmp_path):
+    with pytest.raises(InputError, match=r"\.xlsx.*Fix: end the file name in \.csv or \.parquet"):
+        write_table(pd.DataFrame({"a": [1]}), tmp_path / "r.xlsx")
