@@ -45,6 +45,7 @@ bench: install browser ## Run the benchmarks (writes bench/results.json, bench/c
 	$(BIN)/python bench/clinics.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/page.py
+	$(BIN)/python bench/identity.py --check
 
 clean: ## Remove the venv, the demo output and the local MLflow store
 	rm -rf $(VENV) demo-output mlflow.db mlruns mlartifacts .pytest_cache .ruff_cache

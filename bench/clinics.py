@@ -1,8 +1,8 @@
 """Benchmark: the model judged on synthetic clinics the way it is used, against a known future.
 
-For each clinic profile in ``pipeline.synthetic.simulate.PROFILES`` (none of them is tuned on), a
+For each clinic profile in ``pipeline.synthetic.PROFILES`` (none of them is tuned on), a
 synthetic history export is generated together with what happens afterwards to every
-client still open at the export (``pipeline.synthetic.simulate.generate_clinic``): the eventual
+client still open at the export (``pipeline.synthetic.generate_clinic``): the eventual
 outcome, whether it is a dropout within the horizon, and each client's true probability
 of both (the ceiling no model can beat, from continuing the simulation many times from
 the client's full state at the export).
@@ -374,7 +374,8 @@ def run_clinic(name: str, index: int, n_clients: int, work: Path, n_boot: int) -
     from configs.config import load_config
     from pipeline.commands.score import run_scoring
     from pipeline.commands.train import run_training
-    from pipeline.synthetic.simulate import PROFILES, _atomic_csv, generate_clinic
+    from pipeline.io.output import write_csv as _atomic_csv
+    from pipeline.synthetic import PROFILES, generate_clinic
 
     profile = PROFILES[name]
     seed = SEED_BASE + index
@@ -782,7 +783,7 @@ def main() -> None:
     args = parser.parse_args()
 
     _quiet()
-    from pipeline.synthetic.simulate import PROFILES
+    from pipeline.synthetic import PROFILES
 
     names = list(PROFILES)
     if args.profiles:

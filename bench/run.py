@@ -35,7 +35,7 @@ def training_time(work: Path, cfg, n_clients: int, seed: int) -> dict:
     import pandas as pd
 
     from pipeline.commands.train import run_training
-    from pipeline.synthetic.simulate import write_cohort
+    from pipeline.synthetic import write_cohort
 
     clients, sessions = write_cohort(work / "big", n_clients, seed, cfg.instruments)
     n_appointments = len(pd.read_csv(sessions, usecols=["client_id"]))
@@ -84,7 +84,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dropout-bench-"))
     os.chdir(work)
     from configs.config import load_config
-    from pipeline.synthetic.simulate import write_cohort
+    from pipeline.synthetic import write_cohort
 
     cfg = load_config()
     results: dict = {

@@ -73,7 +73,7 @@ def _listed(out: Path, n_active: int):
 
 def write_caseload(folder: Path, n_active: int, seed: int, instruments) -> dict:
     """``n_active`` active clients (and their appointments) as CSV and Parquet files."""
-    from pipeline.synthetic.simulate import generate_cohort
+    from pipeline.synthetic import generate_cohort
 
     # about 83% of a 100-day window's episodes are still open at the export date
     clients, sessions = generate_cohort(
@@ -168,7 +168,7 @@ def main() -> None:
     os.chdir(work)
     from configs.config import load_config
     from pipeline.commands.train import run_training
-    from pipeline.synthetic.simulate import write_cohort
+    from pipeline.synthetic import write_cohort
 
     cfg = load_config()
     history = write_cohort(work / "history", args.train_clients, args.seed, cfg.instruments)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from configs.config import Config
+
 
 def episode_labels(
     clients: pd.DataFrame,
@@ -124,3 +126,36 @@ def episode_endings(
         out.loc[idle, "end_date"] = idle_end[idle].to_numpy()
         out.loc[idle, "open"] = False
     return out
+
+
+def episode_outcomes(tables, config: Config) -> pd.Series:
+    """Every episode's label (1 dropout, 0 completed, NaN none), as the contract defines it.
+
+    The extraction date (for the optional inactivity label) is the latest session date.
+    """
+    sessions = tables.sessions
+    attended = sessions[sessions["status"].eq("attended")]
+    return episode_labels(
+        tables.clients,
+        last_attended=attended.groupby("client_id")["session_date"].max(),
+        extraction_date=sessions["session_date"].max() if len(sessions) else pd.NaT,
+        inactive_as_dropout=config.label.inactive_as_dropout,
+        inactive_days=config.label.inactive_days,
+    )
+
+
+def export_date(tables) -> pd.Timestamp:
+    """The date the export was taken: its latest appointment."""
+    return tables.sessions["session_date"].max()
+
+
+def endings_of(tables, config: Config) -> pd.DataFrame:
+    """How and when each episode ended (open ones censored at the export)."""
+    sessions = tables.sessions
+    return episode_endings(
+        tables.clients,
+        last_seen=sessions.groupby("client_id")["session_date"].max(),
+        extraction_date=export_date(tables),
+        inactive_as_dropout=config.label.inactive_as_dropout,
+        inactive_days=config.label.inactive_days,
+    )

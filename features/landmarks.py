@@ -19,11 +19,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from configs.config import FeaturesConfig, InstrumentsConfig
+from configs.config import Config, FeaturesConfig, InstrumentsConfig
 from features.alliance import alliance_level, alliance_prefix, low_alliance_with_misses
 from features.attendance import attendance_prefix
 from features.instruments import derive_scores
 from features.intake import intake_features
+from features.labels import endings_of, episode_outcomes, export_date
 from features.schema import (
     ALLIANCE_SCALES,
     CATEGORICAL_FEATURES,
@@ -320,3 +321,19 @@ def training_examples(
     out["follow_up_days"] = (export_date - out["cutoff_date"]).dt.days.to_numpy(dtype=float)
     order = out.sort_values(["client_id", "cutoff_date", "example_kind"], kind="stable").index
     return out.loc[order].reset_index(drop=True)
+
+
+def build_examples(tables, config: Config) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """Training examples of every episode (landmarks and snapshots, open episodes
+    included), the contract's label of each episode, and how each episode ended."""
+    labels = episode_outcomes(tables, config)
+    endings = endings_of(tables, config)
+    examples = training_examples(
+        tables.clients,
+        tables.sessions,
+        endings,
+        export_date(tables),
+        config.instruments,
+        config.features,
+    )
+    return examples, labels, endings

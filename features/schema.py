@@ -115,3 +115,6 @@ MODEL_INPUTS: tuple[str, ...] = (*ROW_FEATURES, "therapist_id")
 
 
 MONOTONE_DIRECTIONS: dict[str, int] = {f.name: f.direction for f in FEATURES if f.direction}
+
+# the attributes whose groups the fairness checks compare (age is banded first)
+SUBGROUP_ATTRIBUTES: tuple[str, ...] = ("age", "gender", "site", "program")

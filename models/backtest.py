@@ -19,14 +19,20 @@ pooling and are shown for the trend only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from features.labels import open_on
+from configs.config import Config
+from features.labels import export_date, open_on
 from features.landmarks import asof_examples, model_inputs
 from models.censoring import censoring_weights, horizon_outcome
 from models.evaluation import binary_metrics, bootstrap_intervals
+from models.notebook import NotebookModel
+
+if TYPE_CHECKING:
+    from models.training import TrainingResult
 
 METRICS = ("auroc", "auprc", "brier", "cal_slope", "cal_intercept")
 # the risk-list columns the back-test judges, with the target each one predicts
@@ -296,7 +302,7 @@ def subgroup_gaps(
     """The largest gap across the groups of each attribute in ``groups`` (same rows as
     ``frame`` of :func:`target_frame`): AUROC, and calibration-in-the-large (observed −
     predicted). Groups with fewer than ``min_clients`` clients are left out."""
-    from models.assessment import _group_labels
+    from models.subgroups import group_labels as _group_labels
 
     gaps = {"auroc": float("nan"), "calibration_in_the_large": float("nan")}
     seen = (frame["w"] > 0).to_numpy()
@@ -318,3 +324,112 @@ def subgroup_gaps(
                 gap = max(values) - min(values)
                 gaps[name] = gap if not np.isfinite(gaps[name]) else max(gaps[name], gap)
     return gaps
+
+
+def caseload_backtest(
+    result: TrainingResult, tables, endings: pd.DataFrame, config: Config
+) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
+    """The held-out clients' caseloads on past dates, scored, against what happened since.
+
+    Returns the metrics table (``models.backtest.caseload_metrics``) and the dates."""
+    # the notebook baseline, fitted on the same development clients, scores the same
+    # caseloads (its closed-episode rows, unweighted: the usual first model)
+    dev = ~tables.clients["client_id"].isin(result.test_clients).to_numpy()
+    dev_clients = tables.clients[dev]
+    dev_sessions = tables.sessions[tables.sessions["client_id"].isin(dev_clients["client_id"])]
+    notebook = NotebookModel(seed=config.training.seed).fit(
+        dev_clients, dev_sessions, config.instruments
+    )
+    predictions, dates = caseload_backtest_predictions(
+        result.model, tables, endings, result.test_clients, config, baseline=notebook
+    )
+    metrics = caseload_metrics(
+        predictions,
+        config.label.horizon_days,
+        n_boot=config.training.bootstrap,
+        seed=config.training.seed,
+    )
+    return metrics, dates
+
+
+def caseload_backtest_predictions(
+    model,
+    tables,
+    endings: pd.DataFrame,
+    client_ids,
+    config: Config,
+    attributes: tuple[str, ...] = (),
+    baseline=None,
+) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
+    """``model``'s risks on the past caseloads of ``client_ids`` (the back-test dates of
+    config), with what happened since; the features are rebuilt with the model's own
+    settings."""
+    bt = config.training.backtest
+    exported = export_date(tables)
+    dates = backtest_dates(
+        exported,
+        n_dates=bt.dates,
+        spacing_days=bt.spacing_days,
+        min_follow_up_days=bt.min_follow_up_days,
+        horizon_days=config.label.horizon_days,
+        earliest=tables.clients["intake_date"].min(),
+        clients=tables.clients,
+        min_ended_share=bt.min_ended_share,
+    )
+    held = tables.clients["client_id"].isin(client_ids)
+    settings = model.settings
+    predictions = backtest_predictions(
+        model,
+        tables.clients[held.to_numpy()],
+        tables.sessions,
+        endings,
+        dates,
+        exported,
+        settings.instruments,
+        settings.features,
+        attributes=attributes,
+        baseline=baseline,
+    )
+    return predictions, dates
+
+
+def backtest_note(dates: list[pd.Timestamp], config: Config) -> str:
+    """The back-test's dates and horizon in a sentence (for the report and the card)."""
+    if not dates:
+        return "No back-test date lies inside the history."
+    return (
+        f"{len(dates)} as-of dates from {dates[0]:%Y-%m-%d} to {dates[-1]:%Y-%m-%d}, "
+        f"{config.training.backtest.spacing_days} days apart; on each, the caseload of "
+        "held-out clients open that day, from their appointments up to that day only, "
+        f"scored by this model; horizon {config.label.horizon_days} days. The model was "
+        "trained on the other clients' whole history."
+    )
+
+
+def caseload_run_metrics(metrics: pd.DataFrame) -> dict[str, float]:
+    """The back-test's pooled figures as run metrics: ``caseload_*`` for ``risk``,
+    ``caseload_horizon_*`` for ``risk_within_horizon``."""
+    names = {
+        "auroc": "auroc",
+        "auprc": "auprc",
+        "brier": "brier",
+        "cal_slope": "calibration_slope",
+        "calibration_in_the_large": "calibration_in_the_large",
+        "observed_rate": "observed_rate",
+        "mean_risk": "mean_risk",
+        "censored_share": "censored_share",
+        "n_rows": "rows",
+    }
+    out = {}
+    for target, prefix in (
+        ("risk", "caseload_"),
+        ("risk_within_horizon", "caseload_horizon_"),
+        (NOTEBOOK, "caseload_notebook_"),
+    ):
+        figures = pooled(metrics, target)
+        for key, name in names.items():
+            out[f"{prefix}{name}"] = figures.get(key, float("nan"))
+            for end in ("ci_low", "ci_high"):
+                if f"{key}_{end}" in figures:
+                    out[f"{prefix}{name}_{end}"] = figures[f"{key}_{end}"]
+    return out

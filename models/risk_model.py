@@ -17,6 +17,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from configs.settings import FeatureSettings
 from features.history import with_history
 from features.schema import FEATURE_NAMES, MODEL_INPUTS
 from models.candidates import encoded_feature_sources
@@ -116,6 +117,11 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.calibration = calibration
         self.candidate = candidate
         self.feature_settings = feature_settings
+
+    @property
+    def settings(self) -> FeatureSettings:
+        """``feature_settings`` as the typed object scoring, serving and promotion use."""
+        return FeatureSettings.read(self.feature_settings)
 
     def fit(self, X: pd.DataFrame, y, sample_weight=None, *, margin=None) -> RiskModel:
         """Fit the calibrator.

@@ -27,6 +27,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from configs.config import TrainingConfig
 from features.history import DropoutHistoryEncoder, out_of_fold_history, with_history
 from features.landmarks import model_inputs
+from features.schema import SUBGROUP_ATTRIBUTES
 from models.baselines import build_baselines
 from models.candidates import MAKERS, SIMPLICITY_ORDER, search_space
 from models.censoring import censoring_weights, horizon_outcome
@@ -35,7 +36,6 @@ from models.risk_model import RiskModel, choose_calibration
 
 Progress = Callable[[str], None]
 # attributes the subgroup analysis is done by (TRIPOD+AI: key subgroups)
-SUBGROUP_COLUMNS = ("age", "gender", "site", "program")
 # test rows explained for the global explanation (exact, so a sample suffices)
 EXPLANATION_SAMPLE = 3000
 
@@ -406,7 +406,7 @@ def landmark_assessment_rows(examples: pd.DataFrame, labels: pd.Series) -> pd.Da
 
 
 def _prediction_frame(rows: pd.DataFrame, risk: np.ndarray) -> pd.DataFrame:
-    frame = rows[["client_id", "y", "weight", "landmark", *SUBGROUP_COLUMNS]].copy()
+    frame = rows[["client_id", "y", "weight", "landmark", *SUBGROUP_ATTRIBUTES]].copy()
     frame["risk"] = risk
     return frame.reset_index(drop=True)
 

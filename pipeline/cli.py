@@ -105,7 +105,7 @@ def synth(
 ) -> None:
     """Write a synthetic cohort that follows the data contract."""
     with _exit_statuses():
-        from pipeline.synthetic.simulate import PROFILES, write_clinic, write_cohort
+        from pipeline.synthetic import PROFILES, write_clinic, write_cohort
 
         if profile not in PROFILES:
             raise InputError(
@@ -152,8 +152,8 @@ def validate(
 ) -> None:
     """Report every problem in the inputs; exit 0 when there are none."""
     with _exit_statuses():
+        from pipeline.commands.inputs import load_inputs
         from pipeline.commands.score import rejected_rows
-        from pipeline.commands.train import load_inputs
         from pipeline.io.output import TABLE_SUFFIXES, write_table
 
         if problems is not None and problems.suffix.lower() not in TABLE_SUFFIXES:
@@ -468,7 +468,3 @@ def demo(
             f"evaluation report: {result.evaluation_path}"
             + (f"\nscreenshot: {result.screenshot_path}" if result.screenshot_path else "")
         )
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()

@@ -60,7 +60,7 @@ def trained(tmp_path_factory):
     """A model trained end to end on a small synthetic cohort, in a private MLflow store."""
 
     from pipeline.commands.train import run_training
-    from pipeline.synthetic.simulate import write_cohort
+    from pipeline.synthetic import write_cohort
 
     root = tmp_path_factory.mktemp("trained")
     # a small search keeps the suite quick; every candidate still takes part

@@ -14,7 +14,7 @@ from pipeline.commands.score import ScoreOutcome, run_scoring
 from pipeline.commands.train import TrainOutcome, run_training
 from pipeline.io.output import write_text
 from pipeline.reports.risk_page import write_report, write_screenshot
-from pipeline.synthetic.simulate import write_cohort
+from pipeline.synthetic import write_cohort
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@
 Both registered versions are measured on the same clients, ones that neither model was
 trained on: the held-out split is a fixed hash of each client's id and the seed
 (``models.training.held_out``), and the clients held out by both models' splits are used.
-The gates (config ``promotion``) are:
+The gates (``models.promotion.decide``; bounds in config ``promotion``) are:
 
 * **AUROC**: the challenger is not worse beyond the paired client-bootstrap interval of
   the difference (the interval's upper end is at least ``-auroc_margin``);
 * **calibration slope**: the challenger's slope on those clients lies within bounds;
+* **calibration-in-the-large**: its observed − predicted lies within ``±calibration_in_the_large``;
 * **subgroup gap**: the challenger's largest subgroup gaps (AUROC, calibration-in-the-
   large) exceed the champion's by at most ``subgroup_gap_tolerance``;
 * **drift**: the caseload in the data (its active clients as of the latest appointment)
@@ -27,13 +28,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from configs.config import Config, FeaturesConfig, InstrumentsConfig, PromotionConfig
+from configs.config import Config
 from configs.errors import InputError
-from features.drift import DriftReport, cross_sections
+from features.drift import cross_sections
+from features.schema import SUBGROUP_ATTRIBUTES
 from models.backtest import caseload_metrics, pooled, subgroup_gaps, target_frame
+from models.caseload import batch_drift
+from models.drift import DriftReport
 from models.evaluation import paired_auroc_difference
-from models.training import SUBGROUP_COLUMNS, held_out
-from pipeline.commands.score import batch_drift
+from models.promotion import Gate, decide
+from models.training import held_out
 from pipeline.registry.tracking import (
     CHALLENGER,
     CHAMPION,
@@ -42,20 +46,8 @@ from pipeline.registry.tracking import (
     load_risk_model,
 )
 
-GATES = ("auroc", "calibration_slope", "calibration_in_the_large", "subgroup_gap", "drift")
 # fewer labelled held-out episodes than this cannot support a comparison
 MIN_EPISODES = 50
-
-
-@dataclass(frozen=True)
-class Gate:
-    """One promotion gate: the figures of both models, the rule and whether it passed."""
-
-    name: str
-    passed: bool
-    champion: str
-    challenger: str
-    rule: str
 
 
 @dataclass(frozen=True)
@@ -77,114 +69,6 @@ class PromotionOutcome:
         return "promoted" if self.promoted else "refused"
 
 
-def _num(value: float, digits: int = 3) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def decide(
-    figures: dict[str, float],
-    config: PromotionConfig,
-    *,
-    has_champion: bool = True,
-    drift: DriftReport | None = None,
-    drift_champion: DriftReport | None = None,
-) -> list[Gate]:
-    """The four gates from the measured figures (pure: numbers in, verdicts out).
-
-    ``figures`` holds ``auroc_champion``, ``auroc_challenger``, ``auroc_difference`` with
-    ``auroc_difference_ci_low``/``_ci_high``, ``cal_slope_champion``/``_challenger`` and
-    ``gap_<measure>_champion``/``_challenger`` for ``auroc`` and ``calibration``. A gate
-    whose figures cannot be measured (no champion, no subgroups, too small a caseload)
-    passes and says so.
-    """
-    f = figures
-    gates = []
-    margin = config.auroc_margin
-    if has_champion:
-        high = f["auroc_difference_ci_high"]
-        passed = not (math.isfinite(high) and high < -margin)
-        gates.append(
-            Gate(
-                "auroc",
-                passed,
-                _num(f["auroc_champion"]),
-                f"{_num(f['auroc_challenger'])} (difference {_num(f['auroc_difference'])}, "
-                f"95% CI {_num(f['auroc_difference_ci_low'])} to {_num(high)})",
-                "not worse beyond the paired bootstrap interval"
-                + (f" minus {margin:g}" if margin else ""),
-            )
-        )
-    else:
-        gates.append(
-            Gate("auroc", True, "no champion", _num(f["auroc_challenger"]), "nothing to compare")
-        )
-    low, high = config.calibration_slope
-    slope = f["cal_slope_challenger"]
-    gates.append(
-        Gate(
-            "calibration_slope",
-            bool(math.isfinite(slope) and low <= slope <= high),
-            _num(f.get("cal_slope_champion", math.nan)),
-            _num(slope),
-            f"challenger within {low:g}–{high:g}",
-        )
-    )
-    citl = f.get("calibration_in_the_large_challenger", math.nan)
-    bound = config.calibration_in_the_large
-    gates.append(
-        Gate(
-            "calibration_in_the_large",
-            bool(math.isfinite(citl) and abs(citl) <= bound),
-            _num(f.get("calibration_in_the_large_champion", math.nan)),
-            _num(citl),
-            f"observed − predicted within ±{bound:g}",
-        )
-    )
-    tolerance = config.subgroup_gap_tolerance
-    worse = []
-    shown = {"champion": [], "challenger": []}
-    for measure in ("auroc", "calibration"):
-        old = f.get(f"gap_{measure}_champion", math.nan)
-        new = f.get(f"gap_{measure}_challenger", math.nan)
-        shown["champion"].append(f"{measure} {_num(old)}")
-        shown["challenger"].append(f"{measure} {_num(new)}")
-        if has_champion and math.isfinite(old) and math.isfinite(new) and new > old + tolerance:
-            worse.append(measure)
-    gates.append(
-        Gate(
-            "subgroup_gap",
-            not worse,
-            ", ".join(shown["champion"]) if has_champion else "no champion",
-            ", ".join(shown["challenger"]),
-            f"largest gaps grow by at most {tolerance:g}",
-        )
-    )
-    gates.append(
-        Gate(
-            "drift",
-            drift is None or not drift.alarm,
-            _drift_words(drift_champion),
-            _drift_words(drift),
-            "no feature-drift alarm against the challenger's training data",
-        )
-    )
-    return gates
-
-
-def _drift_words(report: DriftReport | None) -> str:
-    if report is None:
-        return "–"
-    if not report.judged:
-        return f"not judged ({report.note})"
-    moved = report.moved()
-    alarms = moved[moved["status"].eq("alarm")]["feature"].tolist()
-    top = float(report.table["psi"].max()) if len(report.table) else math.nan
-    words = f"max PSI {_num(top, 2)}"
-    if alarms:
-        words += f"; alarm: {', '.join(alarms[:3])}" + (" …" if len(alarms) > 3 else "")
-    return words
-
-
 def _held_out_clients(tables, models: dict) -> np.ndarray:
     """Clients held out by every model's split (none of them trained on these)."""
     ids = tables.clients["client_id"].to_numpy()
@@ -204,7 +88,8 @@ def measure(tables, champion, challenger, config: Config) -> tuple[dict[str, flo
     """Every figure the gates need: the caseload back-test on the clients both models
     held out (their caseloads on past dates, as `score` would have met them, against
     what happened since; ``models.backtest``)."""
-    from pipeline.commands.train import caseload_backtest_predictions, endings_of
+    from features.labels import endings_of
+    from models.backtest import caseload_backtest_predictions
 
     models = {"challenger": challenger} | ({"champion": champion} if champion is not None else {})
     held = _held_out_clients(tables, models)
@@ -213,7 +98,7 @@ def measure(tables, champion, challenger, config: Config) -> tuple[dict[str, flo
     frames = {}
     for label, model in models.items():
         predictions, _ = caseload_backtest_predictions(
-            model, tables, endings, held, config, attributes=SUBGROUP_COLUMNS
+            model, tables, endings, held, config, attributes=SUBGROUP_ATTRIBUTES
         )
         frames[label] = predictions
     first = frames["challenger"]
@@ -248,7 +133,7 @@ def measure(tables, champion, challenger, config: Config) -> tuple[dict[str, flo
         figures[f"horizon_cal_slope_{label}"] = horizon_figures["cal_slope"]
         gaps = subgroup_gaps(
             target_frame(predictions, horizon)["risk"],
-            predictions[list(SUBGROUP_COLUMNS)],
+            predictions[list(SUBGROUP_ATTRIBUTES)],
         )
         figures[f"gap_auroc_{label}"] = gaps["auroc"]
         figures[f"gap_calibration_{label}"] = gaps["calibration_in_the_large"]
@@ -275,12 +160,12 @@ def caseload_drift(tables, model, config: Config) -> DriftReport | None:
     """The data's current caseload against a model's stored training summary."""
     if not getattr(model, "drift_profile_", None) or not len(tables.sessions):
         return None
-    settings = model.feature_settings
+    settings = model.settings
     rows = cross_sections(
         tables.clients,
         tables.sessions,
-        InstrumentsConfig.model_validate(settings["instruments"]),
-        FeaturesConfig.model_validate(settings["features"]),
+        settings.instruments,
+        settings.features,
         [tables.sessions["session_date"].max()],
     )
     return batch_drift(model, rows, config.drift)
@@ -319,7 +204,7 @@ def run_promotion(
     InputError
         No challenger, unusable data, or too few held-out episodes (exit status 2).
     """
-    from pipeline.commands.train import load_inputs
+    from pipeline.commands.inputs import load_inputs
 
     mlflow = configure(config)
     client = mlflow.MlflowClient()

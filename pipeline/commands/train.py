@@ -10,38 +10,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from configs.config import Config, FeaturesConfig, InstrumentsConfig
+from configs.config import Config
 from configs.errors import InputError
+from configs.settings import FeatureSettings
 from features.instruments import derive_scores
-from features.labels import episode_endings, episode_labels
-from features.landmarks import training_examples
+from features.landmarks import build_examples
 from features.schema import FEATURE_FAMILIES
 from models.assessment import Assessment, assess
-from models.backtest import (
-    NOTEBOOK,
-    backtest_dates,
-    backtest_predictions,
-    caseload_metrics,
-    pooled,
-)
-from models.notebook import NotebookModel
+from models.backtest import backtest_note, caseload_backtest, caseload_run_metrics
 from models.training import InsufficientDataError, Progress, TrainingResult, train_models
-from pipeline.contract.validation import ValidatedTables, validate_tables
-from pipeline.io.ingest import read_table
-from pipeline.registry.tracking import CHAMPION, CHECKSUM_TAG, configure, file_sha256, tracking_uri
-
-PIP_REQUIREMENTS_PACKAGES = (
-    "scikit-learn",
-    "pandas",
-    "numpy",
-    "skops",
-    "shap",
-    "lightgbm",
-    "mlflow",
-)
+from pipeline.commands.inputs import load_inputs
+from pipeline.contract.validation import ValidatedTables
+from pipeline.registry.registration import register_model
+from pipeline.registry.tracking import configure, file_sha256, tracking_uri
+from pipeline.reports.model_card import write_model_card
 
 
 @dataclass(frozen=True)
@@ -58,189 +42,6 @@ class TrainOutcome:
     aliases: tuple[str, ...] = ()
     # the caseload back-test (models.backtest.caseload_metrics), aggregates only
     caseload: pd.DataFrame | None = None
-
-
-def load_inputs(clients_path: Path, sessions_path: Path, config: Config) -> ValidatedTables:
-    """Read and validate both tables (fatal problems raise InputError)."""
-    clients_raw = read_table(Path(clients_path), role="clients")
-    sessions_raw = read_table(Path(sessions_path), role="sessions")
-    return validate_tables(
-        clients_raw,
-        sessions_raw,
-        config.instruments,
-        clients_file=Path(clients_path).name,
-        sessions_file=Path(sessions_path).name,
-    )
-
-
-def episode_outcomes(tables: ValidatedTables, config: Config) -> pd.Series:
-    """Every episode's label (1 dropout, 0 completed, NaN none), as the contract defines it.
-
-    The extraction date (for the optional inactivity label) is the latest session date.
-    """
-    sessions = tables.sessions
-    attended = sessions[sessions["status"].eq("attended")]
-    return episode_labels(
-        tables.clients,
-        last_attended=attended.groupby("client_id")["session_date"].max(),
-        extraction_date=sessions["session_date"].max() if len(sessions) else pd.NaT,
-        inactive_as_dropout=config.label.inactive_as_dropout,
-        inactive_days=config.label.inactive_days,
-    )
-
-
-def export_date(tables: ValidatedTables) -> pd.Timestamp:
-    """The date the export was taken: its latest appointment."""
-    return tables.sessions["session_date"].max()
-
-
-def endings_of(tables: ValidatedTables, config: Config) -> pd.DataFrame:
-    """How and when each episode ended (open ones censored at the export)."""
-    sessions = tables.sessions
-    return episode_endings(
-        tables.clients,
-        last_seen=sessions.groupby("client_id")["session_date"].max(),
-        extraction_date=export_date(tables),
-        inactive_as_dropout=config.label.inactive_as_dropout,
-        inactive_days=config.label.inactive_days,
-    )
-
-
-def build_examples(
-    tables: ValidatedTables, config: Config
-) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
-    """Training examples of every episode (landmarks and snapshots, open episodes
-    included), the contract's label of each episode, and how each episode ended."""
-    labels = episode_outcomes(tables, config)
-    endings = endings_of(tables, config)
-    examples = training_examples(
-        tables.clients,
-        tables.sessions,
-        endings,
-        export_date(tables),
-        config.instruments,
-        config.features,
-    )
-    return examples, labels, endings
-
-
-def caseload_backtest(
-    result: TrainingResult, tables: ValidatedTables, endings: pd.DataFrame, config: Config
-) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
-    """The held-out clients' caseloads on past dates, scored, against what happened since.
-
-    Returns the metrics table (``models.backtest.caseload_metrics``) and the dates."""
-    # the notebook baseline, fitted on the same development clients, scores the same
-    # caseloads (its closed-episode rows, unweighted: the usual first model)
-    dev = ~tables.clients["client_id"].isin(result.test_clients).to_numpy()
-    dev_clients = tables.clients[dev]
-    dev_sessions = tables.sessions[tables.sessions["client_id"].isin(dev_clients["client_id"])]
-    notebook = NotebookModel(seed=config.training.seed).fit(
-        dev_clients, dev_sessions, config.instruments
-    )
-    predictions, dates = caseload_backtest_predictions(
-        result.model, tables, endings, result.test_clients, config, baseline=notebook
-    )
-    metrics = caseload_metrics(
-        predictions,
-        config.label.horizon_days,
-        n_boot=config.training.bootstrap,
-        seed=config.training.seed,
-    )
-    return metrics, dates
-
-
-def caseload_backtest_predictions(
-    model,
-    tables: ValidatedTables,
-    endings: pd.DataFrame,
-    client_ids,
-    config: Config,
-    attributes: tuple[str, ...] = (),
-    baseline=None,
-) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
-    """``model``'s risks on the past caseloads of ``client_ids`` (the back-test dates of
-    config), with what happened since; the features are rebuilt with the model's own
-    settings."""
-    bt = config.training.backtest
-    exported = export_date(tables)
-    dates = backtest_dates(
-        exported,
-        n_dates=bt.dates,
-        spacing_days=bt.spacing_days,
-        min_follow_up_days=bt.min_follow_up_days,
-        horizon_days=config.label.horizon_days,
-        earliest=tables.clients["intake_date"].min(),
-        clients=tables.clients,
-        min_ended_share=bt.min_ended_share,
-    )
-    held = tables.clients["client_id"].isin(client_ids)
-    settings = model.feature_settings
-    predictions = backtest_predictions(
-        model,
-        tables.clients[held.to_numpy()],
-        tables.sessions,
-        endings,
-        dates,
-        exported,
-        InstrumentsConfig.model_validate(settings["instruments"]),
-        FeaturesConfig.model_validate(settings["features"]),
-        attributes=attributes,
-        baseline=baseline,
-    )
-    return predictions, dates
-
-
-def backtest_note(dates: list[pd.Timestamp], config: Config) -> str:
-    """The back-test's dates and horizon in a sentence (for the report and the card)."""
-    if not dates:
-        return "No back-test date lies inside the history."
-    return (
-        f"{len(dates)} as-of dates from {dates[0]:%Y-%m-%d} to {dates[-1]:%Y-%m-%d}, "
-        f"{config.training.backtest.spacing_days} days apart; on each, the caseload of "
-        "held-out clients open that day, from their appointments up to that day only, "
-        f"scored by this model; horizon {config.label.horizon_days} days. The model was "
-        "trained on the other clients' whole history."
-    )
-
-
-def caseload_run_metrics(metrics: pd.DataFrame) -> dict[str, float]:
-    """The back-test's pooled figures as run metrics: ``caseload_*`` for ``risk``,
-    ``caseload_horizon_*`` for ``risk_within_horizon``."""
-    names = {
-        "auroc": "auroc",
-        "auprc": "auprc",
-        "brier": "brier",
-        "cal_slope": "calibration_slope",
-        "calibration_in_the_large": "calibration_in_the_large",
-        "observed_rate": "observed_rate",
-        "mean_risk": "mean_risk",
-        "censored_share": "censored_share",
-        "n_rows": "rows",
-    }
-    out = {}
-    for target, prefix in (
-        ("risk", "caseload_"),
-        ("risk_within_horizon", "caseload_horizon_"),
-        (NOTEBOOK, "caseload_notebook_"),
-    ):
-        figures = pooled(metrics, target)
-        for key, name in names.items():
-            out[f"{prefix}{name}"] = figures.get(key, float("nan"))
-            for end in ("ci_low", "ci_high"):
-                if f"{key}_{end}" in figures:
-                    out[f"{prefix}{name}_{end}"] = figures[f"{key}_{end}"]
-    return out
-
-
-def feature_settings(config: Config) -> dict:
-    """What the model must remember to rebuild its features at scoring time."""
-    return {
-        "instruments": config.instruments.model_dump(mode="json"),
-        "features": config.features.model_dump(mode="json"),
-        "tiers": config.scoring.tiers.model_dump(mode="json"),
-        "horizon_days": config.label.horizon_days,
-    }
 
 
 def _flatten(prefix: str, value, out: dict) -> dict:
@@ -279,139 +80,6 @@ def data_summary(
             examples.drop_duplicates("client_id")["event_days"].isna().sum()
         ),
     }
-
-
-def synthetic_request(instruments) -> pd.DataFrame:
-    """A served request made of synthetic records only (the model's input example).
-
-    A few open episodes of a generated cohort, with every id replaced: never a real row.
-    """
-    from pipeline.registry.serving import request_frame
-    from pipeline.synthetic.simulate import generate_cohort
-
-    clients, sessions = generate_cohort(40, 1, instruments)
-    active = clients[clients["discharge_reason"].isna()].head(2).copy()
-    sessions = sessions[sessions["client_id"].isin(active["client_id"])].copy()
-    names = {cid: f"example-client-{i + 1}" for i, cid in enumerate(active["client_id"])}
-    for frame in (active, sessions):
-        frame["client_id"] = frame["client_id"].map(names)
-        frame["therapist_id"] = np.where(frame["therapist_id"].isna(), None, "example-therapist")
-    active["site"] = "example-site"
-    frame = request_frame(active, sessions)
-    return frame.astype(object).where(frame.notna(), None)
-
-
-@dataclass(frozen=True)
-class Registered:
-    version: int
-    aliases: tuple[str, ...]
-
-
-def _next_version(client, name: str) -> int:
-    versions = client.search_model_versions(f"name = '{name}'")
-    return 1 + max((int(v.version) for v in versions), default=0)
-
-
-def register_model(result: TrainingResult, config: Config, card) -> Registered:
-    """Log the model as an MLflow pyfunc model and register it as a new version.
-
-    The version gets the alias ``challenger``; when the registry has no ``champion`` yet it
-    also becomes the champion (there is nothing to compare it with). Its model card (``card``
-    builds the facts for a version number) is inside the model, in the run under
-    ``model_card/`` and in the version's description. Must run inside the training run.
-    """
-    import mlflow
-    from mlflow.models import ModelSignature
-    from mlflow.types.schema import ParamSchema, ParamSpec
-
-    from pipeline.registry.serving import PYFUNC_ENTRY
-    from pipeline.registry.tracking import (
-        CHALLENGER,
-        RISK_MODEL_ARTIFACT,
-        RISK_MODEL_FILE,
-        alias_version,
-        save_skops_model,
-    )
-    from pipeline.reports.model_card import write_model_card
-
-    name = config.tracking.registered_model
-    client = mlflow.MlflowClient()
-    entry = PYFUNC_ENTRY
-    signature = ModelSignature(params=ParamSchema([ParamSpec("as_of", "string", "")]))
-    requirements = [f"{pkg}=={md.version(pkg)}" for pkg in PIP_REQUIREMENTS_PACKAGES]
-    example = synthetic_request(config.instruments)
-    with tempfile.TemporaryDirectory(prefix="dropout-model-") as tmp:
-        packed = save_skops_model(result.model, Path(tmp) / RISK_MODEL_FILE)
-        for _attempt in range(3):
-            # the version number goes into the model (its risk lists name it), so it is
-            # fixed before logging and checked after; a concurrent registration retries
-            expected = _next_version(client, name)
-            facts = card(expected)
-            card_md, card_html = write_model_card(facts, Path(tmp) / "model_card")
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(entry),
-                artifacts={
-                    RISK_MODEL_ARTIFACT: str(packed),
-                    "model_card": str(card_md),
-                    "model_card_html": str(card_html),
-                },
-                # the served model checks its file against this before loading it
-                model_config={
-                    "version_label": f"{name} v{expected}",
-                    CHECKSUM_TAG: file_sha256(packed),
-                },
-                signature=signature,
-                input_example=(example, {"as_of": ""}),
-                pip_requirements=requirements,
-                metadata={"dropout_risk_version": md.version("dropout-risk")},
-                registered_model_name=name,
-            )
-            version = int(info.registered_model_version)
-            if version == expected:
-                break
-            client.delete_model_version(name, str(version))
-        else:  # pragma: no cover - three registrations raced this one
-            raise RuntimeError(f"could not register a version of {name}: others kept registering")
-        mlflow.log_artifacts(str(Path(tmp) / "model_card"), artifact_path="model_card")
-        client.update_model_version(
-            name, str(version), description=version_description(card_md.read_text("utf-8"))
-        )
-        tags = {
-            "config_hash": facts.config_hash,
-            "data_fingerprint_clients": facts.data_fingerprint["clients"],
-            "data_fingerprint_sessions": facts.data_fingerprint["sessions"],
-            CHECKSUM_TAG: file_sha256(packed),
-            "dropout_risk_version": md.version("dropout-risk"),
-        }
-    for key, value in tags.items():
-        client.set_model_version_tag(name, str(version), key, value)
-    aliases = [CHALLENGER]
-    client.set_registered_model_alias(name, CHALLENGER, str(version))
-    if alias_version(client, name, CHAMPION) is None:
-        client.set_registered_model_alias(name, CHAMPION, str(version))
-        client.set_model_version_tag(
-            name, str(version), "promotion", "first version: champion (nothing to compare with)"
-        )
-        aliases.append(CHAMPION)
-    return Registered(version=version, aliases=tuple(aliases))
-
-
-# registry stores cap a version's description (PostgreSQL: varchar(5000))
-DESCRIPTION_LIMIT = 5000
-
-
-def version_description(card: str, limit: int = DESCRIPTION_LIMIT) -> str:
-    """The model card as the version's description: whole when it fits, else its opening
-    sections cut at a line, with where the full card is."""
-    if len(card) <= limit:
-        return card
-    pointer = (
-        "\n\n… (shortened to fit the registry) The full model card is `model_card/model_card.md` "
-        "and `.html` in this version's run, and `artifacts/model_card.md` inside the model.\n"
-    )
-    head = card[: limit - len(pointer)]
-    return head[: head.rfind("\n")].rstrip() + pointer
 
 
 def card_facts(
@@ -477,7 +145,7 @@ def _fingerprint(config: Config) -> str:
 def training_drift_profile(tables: ValidatedTables, config: Config) -> dict:
     """Feature distributions of the caseload as it stood on a few past dates (aggregates).
 
-    Scoring compares each batch with this summary (features.drift). Cross-sections of
+    Scoring compares each batch with this summary (models.drift). Cross-sections of
     active clients are comparable with a scored batch; landmark training rows are not.
     """
     from features.drift import cross_sections, fit_profile, reference_dates
@@ -581,6 +249,66 @@ def methods_text(result: TrainingResult, config: Config) -> list[str]:
     ]
 
 
+def run_metrics(
+    result: TrainingResult,
+    tables: ValidatedTables,
+    labels: pd.Series,
+    examples: pd.DataFrame,
+    config: Config,
+    assessment: Assessment,
+    temporal: Assessment | None,
+    backtest: pd.DataFrame,
+) -> dict[str, float]:
+    """Every figure the training run logs (counts, rates and metrics; never a row)."""
+    metrics = data_summary(tables, labels, examples, config) | result.split_summary
+    metrics |= result.search | result.history
+    metrics |= caseload_run_metrics(backtest)
+    metrics |= {f"test_{k}": v for k, v in result.test_metrics.items()}
+    for name, (lo, hi) in result.test_intervals.items():
+        metrics[f"test_{name}_ci_low"] = lo
+        metrics[f"test_{name}_ci_high"] = hi
+    for name, values in result.baseline_metrics.items():
+        metrics |= {f"baseline_{name}_{k}": v for k, v in values.items()}
+    best_baseline = max(v["auroc"] for v in result.baseline_metrics.values())
+    metrics["test_auroc_gain_over_best_baseline"] = result.test_metrics["auroc"] - best_baseline
+    cv_summary = result.cv.groupby(["config", "candidate"])["log_loss"].agg(["mean", "std"])
+    for (i, name), row in cv_summary.iterrows():
+        metrics[f"cv_{i}_{name}_log_loss"] = float(row["mean"])
+        metrics[f"cv_{i}_{name}_log_loss_sd"] = float(row["std"])
+    for _, row in assessment.by_landmark.iterrows():
+        metrics[f"test_auroc_landmark_{int(row['landmark'])}"] = float(row["auroc"])
+    metrics |= assessment.metrics(prefix="eval_")
+    if temporal is not None:
+        metrics |= temporal.metrics(prefix="temporal_")
+    metrics["drift_reference_rows"] = float(result.model.drift_profile_.get("n_rows", 0))
+    return metrics
+
+
+def evaluation_record(
+    result: TrainingResult,
+    assessment: Assessment,
+    temporal: Assessment | None,
+    backtest: pd.DataFrame,
+    backtest_on: list[pd.Timestamp],
+) -> dict:
+    """The run's ``evaluation.json``: search, test, baselines, subgroups, back-test."""
+    cv_table = result.cv.groupby(["config", "candidate", "params"])["log_loss"]
+    return {
+        "cv": cv_table.agg(["mean", "std"]).reset_index().to_dict("records"),
+        "selected": {"candidate": result.selected, "params": result.selected_params},
+        "test": result.test_metrics,
+        "test_intervals": {k: list(v) for k, v in result.test_intervals.items()},
+        "baselines": result.baseline_metrics,
+        "by_landmark": assessment.by_landmark.to_dict("records"),
+        "subgroups": assessment.subgroups.to_dict("records"),
+        "fairness_gaps": assessment.gaps,
+        "temporal": None if temporal is None else temporal.overall.to_dict("records"),
+        "temporal_note": result.temporal_note,
+        "caseload_backtest": backtest.to_dict("records"),
+        "caseload_backtest_dates": [f"{d:%Y-%m-%d}" for d in backtest_on],
+    }
+
+
 def run_training(
     clients_path: Path,
     sessions_path: Path,
@@ -588,7 +316,10 @@ def run_training(
     progress: Progress | None = None,
     report_dir: Path | None = None,
 ) -> TrainOutcome:
-    """Train, evaluate, log to MLflow and register the model with alias ``champion``.
+    """Train, evaluate, log to MLflow and register the model as a new version.
+
+    The version gets the alias ``challenger`` (and ``champion`` too when the registry has
+    none); ``dropout-risk promote`` decides whether it replaces the champion.
 
     The evaluation report (HTML and PNG) is logged under ``evaluation/`` in the run and,
     when ``report_dir`` is given, also written there.
@@ -600,7 +331,7 @@ def run_training(
     if progress:
         progress("building landmark and snapshot features")
     examples, labels, endings = build_examples(tables, config)
-    settings = feature_settings(config)
+    settings = FeatureSettings.from_config(config).to_dict()
     intake_dates = tables.clients.set_index("client_id")["intake_date"]
     try:
         result = train_models(
@@ -646,45 +377,13 @@ def run_training(
             "config_hash": _fingerprint(config),
         }
         mlflow.log_params(params)
-        metrics = data_summary(tables, labels, examples, config) | result.split_summary
-        metrics |= result.search | result.history
-        metrics |= caseload_run_metrics(backtest)
-        metrics |= {f"test_{k}": v for k, v in result.test_metrics.items()}
-        for name, (lo, hi) in result.test_intervals.items():
-            metrics[f"test_{name}_ci_low"] = lo
-            metrics[f"test_{name}_ci_high"] = hi
-        for name, values in result.baseline_metrics.items():
-            metrics |= {f"baseline_{name}_{k}": v for k, v in values.items()}
-        best_baseline = max(v["auroc"] for v in result.baseline_metrics.values())
-        metrics["test_auroc_gain_over_best_baseline"] = result.test_metrics["auroc"] - best_baseline
-        cv_summary = result.cv.groupby(["config", "candidate"])["log_loss"].agg(["mean", "std"])
-        for (i, name), row in cv_summary.iterrows():
-            metrics[f"cv_{i}_{name}_log_loss"] = float(row["mean"])
-            metrics[f"cv_{i}_{name}_log_loss_sd"] = float(row["std"])
-        for _, row in assessment.by_landmark.iterrows():
-            metrics[f"test_auroc_landmark_{int(row['landmark'])}"] = float(row["auroc"])
-        metrics |= assessment.metrics(prefix="eval_")
-        if temporal is not None:
-            metrics |= temporal.metrics(prefix="temporal_")
-        metrics["drift_reference_rows"] = float(result.model.drift_profile_.get("n_rows", 0))
+        metrics = run_metrics(
+            result, tables, labels, examples, config, assessment, temporal, backtest
+        )
         metrics["train_seconds"] = time.perf_counter() - started
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
-        cv_table = result.cv.groupby(["config", "candidate", "params"])["log_loss"]
         mlflow.log_dict(
-            {
-                "cv": cv_table.agg(["mean", "std"]).reset_index().to_dict("records"),
-                "selected": {"candidate": result.selected, "params": result.selected_params},
-                "test": result.test_metrics,
-                "test_intervals": {k: list(v) for k, v in result.test_intervals.items()},
-                "baselines": result.baseline_metrics,
-                "by_landmark": assessment.by_landmark.to_dict("records"),
-                "subgroups": assessment.subgroups.to_dict("records"),
-                "fairness_gaps": assessment.gaps,
-                "temporal": None if temporal is None else temporal.overall.to_dict("records"),
-                "temporal_note": result.temporal_note,
-                "caseload_backtest": backtest.to_dict("records"),
-                "caseload_backtest_dates": [f"{d:%Y-%m-%d}" for d in backtest_on],
-            },
+            evaluation_record(result, assessment, temporal, backtest, backtest_on),
             "evaluation.json",
         )
         # the stored training summary the drift checks compare with (aggregates only)
@@ -715,10 +414,8 @@ def run_training(
             )
             mlflow.log_artifacts(str(target), artifact_path="evaluation")
 
-        registered = register_model(
-            result,
-            config,
-            card=lambda version: card_facts(
+        def write_card(version: int, folder: Path):
+            facts = card_facts(
                 result,
                 config,
                 assessment,
@@ -732,8 +429,10 @@ def run_training(
                 caseload_note=backtest_note(backtest_on, config),
                 run_id=run.info.run_id,
                 version=version,
-            ),
-        )
+            )
+            return (*write_model_card(facts, folder), facts)
+
+        registered = register_model(result, config, write_card)
         mlflow.log_params(
             {
                 "registered_version": registered.version,

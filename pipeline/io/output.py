@@ -58,3 +58,12 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
 def write_text(text: str, path: Path) -> Path:
     """Write a text file atomically."""
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` as CSV exactly as pandas spells it (no index), atomically.
+
+    Unlike :func:`write_table`, booleans keep pandas' spelling (``True`` / ``False``), so
+    the file is byte for byte ``frame.to_csv(index=False)``.
+    """
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))

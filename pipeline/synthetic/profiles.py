@@ -1,6 +1,6 @@
 """Named synthetic clinics: the knobs that make one clinic's export differ from another's.
 
-A :class:`ClinicProfile` changes how :func:`pipeline.synthetic.simulate.generate_cohort` simulates a
+A :class:`ClinicProfile` changes how :func:`pipeline.synthetic.generate_cohort` simulates a
 network of sites: course length, how often appointments are booked, how readily clients
 disengage or miss appointments, how much therapists differ, how long intakes have been
 running before the export, and which instruments each site collects. ``PROFILES`` holds

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.landmarks import landmark_examples, model_inputs
+from configs.settings import FeatureSettings
+from features.landmarks import build_examples, landmark_examples, model_inputs
 from features.schema import MONOTONE_DIRECTIONS
 from models.training import develop
-from pipeline.commands.train import build_examples, feature_settings, load_inputs
+from pipeline.commands.inputs import load_inputs
 
 SMALL = {
     "logistic": {"C": 0.5},
@@ -53,7 +54,9 @@ def model(request, trained):
     examples, _, _ = build_examples(tables, cfg)
     training = cfg.training.model_copy(update={"cv_folds": 2})
     fixed = (request.param, SMALL[request.param])
-    return develop(examples, training, feature_settings(cfg), fixed=fixed).model
+    return develop(
+        examples, training, FeatureSettings.from_config(cfg).to_dict(), fixed=fixed
+    ).model
 
 
 def _raise(frame: pd.DataFrame, feature: str) -> tuple[pd.DataFrame, pd.DataFrame]:

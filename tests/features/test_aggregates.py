@@ -13,7 +13,7 @@ from features.aggregates import (
     client_aggregates,
 )
 from pipeline.contract.validation import validate_tables
-from pipeline.synthetic.simulate import generate_cohort
+from pipeline.synthetic import generate_cohort
 from tests.conftest import make_clients, make_sessions
 
 

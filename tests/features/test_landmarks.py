@@ -9,7 +9,7 @@ import pytest
 from features.landmarks import asof_examples, landmark_examples, model_inputs
 from features.schema import HISTORY_FEATURES, MODEL_INPUTS, ROW_FEATURES
 from pipeline.contract.validation import validate_tables
-from pipeline.synthetic.simulate import generate_cohort
+from pipeline.synthetic import generate_cohort
 from tests.conftest import make_clients, make_sessions
 
 

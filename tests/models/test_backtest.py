@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from configs.settings import FeatureSettings
+from features.labels import endings_of
+from features.landmarks import build_examples
 from models.backtest import (
     backtest_dates,
     backtest_predictions,
@@ -15,9 +18,8 @@ from models.backtest import (
     target_frame,
 )
 from models.training import develop, targets
-from pipeline.commands.train import build_examples, endings_of, feature_settings
 from pipeline.contract.validation import validate_tables
-from pipeline.synthetic.simulate import generate_cohort
+from pipeline.synthetic import generate_cohort
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,9 @@ def model(tables, config):
     examples, _, _ = build_examples(tables, config)
     training = config.training.model_copy(update={"cv_folds": 2})
     fixed = ("logistic", {"C": 0.5})
-    return develop(examples, training, feature_settings(config), fixed=fixed).model
+    return develop(
+        examples, training, FeatureSettings.from_config(config).to_dict(), fixed=fixed
+    ).model
 
 
 def test_the_dates_leave_the_horizon_and_the_follow_up_before_the_export():

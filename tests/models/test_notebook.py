@@ -14,7 +14,7 @@ from features.aggregates import AGGREGATE_FEATURES, client_aggregates
 from features.labels import episode_labels
 from models.notebook import NotebookModel
 from pipeline.contract.validation import validate_tables
-from pipeline.synthetic.simulate import generate_cohort
+from pipeline.synthetic import generate_cohort
 from tests.conftest import make_clients, make_sessions
 
 

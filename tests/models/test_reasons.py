@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from configs.settings import FeatureSettings
 from features.landmarks import landmark_examples
 from features.schema import FEATURE_NAMES
 from models.reasons import reason_templates, top_reasons
-from pipeline.commands.train import feature_settings
 from tests.conftest import make_clients, make_sessions
 
 
@@ -38,7 +38,9 @@ def _contrib(**values) -> pd.DataFrame:
 
 def test_bond_fall_is_described_with_values_and_session_numbers(example, config):
     contributions = _contrib(wai_bond_unrepaired=0.9, wai_bond_slope=0.4)
-    reasons = top_reasons(example, contributions, feature_settings(config)).iloc[0]
+    reasons = top_reasons(
+        example, contributions, FeatureSettings.from_config(config).to_dict()
+    ).iloc[0]
     assert reasons["reason_1"] == (
         "Bond rating fell from 4.2 to 3.0 between sessions 2 and 3 and has not recovered"
     )
@@ -49,14 +51,18 @@ def test_bond_fall_is_described_with_values_and_session_numbers(example, config)
 
 def test_reasons_are_ordered_by_contribution(example, config):
     contributions = _contrib(no_shows=0.3, misses_since_last_attended=0.8, srs_below_cutoff=0.5)
-    reasons = top_reasons(example, contributions, feature_settings(config)).iloc[0]
+    reasons = top_reasons(
+        example, contributions, FeatureSettings.from_config(config).to_dict()
+    ).iloc[0]
     assert reasons["reason_1"] == "2 missed appointments since the last attended session"
     assert reasons["reason_2"] == "Last SRS total 31.0 is below the alliance-concern cut-off of 36"
     assert reasons["reason_3"] == "2 no-shows in the first 5 appointments"
 
 
 def test_contributions_that_lower_risk_are_not_reasons(example, config):
-    reasons = top_reasons(example, _contrib(no_shows=-0.5, age=-0.1), feature_settings(config))
+    reasons = top_reasons(
+        example, _contrib(no_shows=-0.5, age=-0.1), FeatureSettings.from_config(config).to_dict()
+    )
     assert (reasons.iloc[0] == "").all()
 
 
@@ -64,14 +70,16 @@ def test_nothing_that_did_not_happen_is_a_reason(example, config):
     # a rising goal rating and zero late cancels can sit above the average contribution,
     # but "goal rating rose" or "0 late cancellations" is no reason to call a client
     contributions = _contrib(wai_goal_slope=0.4, late_cancels=0.3, wai_task_ruptures=0.2, age=0.1)
-    reasons = top_reasons(example, contributions, feature_settings(config)).iloc[0]
+    reasons = top_reasons(
+        example, contributions, FeatureSettings.from_config(config).to_dict()
+    ).iloc[0]
     assert reasons["reason_1"] == "Age 30 at intake"
     assert reasons["reason_2"] == ""
 
 
 def test_history_is_a_reason_only_above_the_overall_rate(example, config):
     contributions = _contrib(therapist_dropout_rate=0.6, site_dropout_rate=0.5, no_shows=0.1)
-    settings = feature_settings(config)
+    settings = FeatureSettings.from_config(config).to_dict()
     above = example.assign(
         therapist_dropout_rate=0.34, site_dropout_rate=0.18, ctx_history_prior=0.21
     )
@@ -86,7 +94,9 @@ def test_history_is_a_reason_only_above_the_overall_rate(example, config):
 
 
 def test_low_alliance_with_misses_is_worded_with_both(example, config):
-    reasons = top_reasons(example, _contrib(low_alliance_x_misses=0.5), feature_settings(config))
+    reasons = top_reasons(
+        example, _contrib(low_alliance_x_misses=0.5), FeatureSettings.from_config(config).to_dict()
+    )
     level = example["alliance_level"].iloc[0]
     assert reasons.iloc[0]["reason_1"] == (
         f"2 missed appointments while alliance ratings are at {100 * level:.0f}% of the scale"
@@ -95,13 +105,15 @@ def test_low_alliance_with_misses_is_worded_with_both(example, config):
 
 def test_intake_attributes_read_as_plain_facts(example, config):
     contributions = _contrib(planned_sessions=0.4, age=0.2)
-    reasons = top_reasons(example, contributions, feature_settings(config)).iloc[0]
+    reasons = top_reasons(
+        example, contributions, FeatureSettings.from_config(config).to_dict()
+    ).iloc[0]
     assert reasons["reason_1"] == "Planned course of 12 sessions"
     assert reasons["reason_2"] == "Age 30 at intake"
 
 
 def test_every_feature_has_words(config):
-    templates = reason_templates(feature_settings(config))
+    templates = reason_templates(FeatureSettings.from_config(config).to_dict())
     assert set(FEATURE_NAMES) <= set(templates)
 
 

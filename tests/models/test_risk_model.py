@@ -7,14 +7,13 @@ import pandas as pd
 import pytest
 
 from features.history import DropoutHistoryEncoder, with_history
-from features.landmarks import model_inputs
+from features.landmarks import build_examples, model_inputs
 from features.schema import FEATURE_NAMES
 from models.candidates import MAKERS
 from models.risk_model import RiskModel, choose_calibration
 from models.training import targets
-from pipeline.commands.train import build_examples
 from pipeline.contract.validation import validate_tables
-from pipeline.synthetic.simulate import generate_cohort
+from pipeline.synthetic import generate_cohort
 
 
 @pytest.fixture(scope="module")

@@ -125,10 +125,11 @@ def test_search_values_are_checked(tmp_path):
 
 @pytest.mark.parametrize("calibrate_on", ["all", "snapshots"])
 def test_the_calibration_is_fitted_on_the_rows_config_names(config, monkeypatch, calibrate_on):
+    from configs.settings import FeatureSettings
+    from features.landmarks import build_examples
     from models import risk_model
-    from pipeline.commands.train import build_examples, feature_settings
     from pipeline.contract.validation import validate_tables
-    from pipeline.synthetic.simulate import generate_cohort
+    from pipeline.synthetic import generate_cohort
 
     clients, sessions = generate_cohort(300, 5, config.instruments)
     tables = validate_tables(
@@ -148,7 +149,12 @@ def test_the_calibration_is_fitted_on_the_rows_config_names(config, monkeypatch,
     training = config.training.model_copy(
         update={"cv_folds": 2, "calibration": "sigmoid", "calibrate_on": calibrate_on}
     )
-    develop(examples, training, feature_settings(config), fixed=("logistic", {"C": 0.5}))
+    develop(
+        examples,
+        training,
+        FeatureSettings.from_config(config).to_dict(),
+        fixed=("logistic", {"C": 0.5}),
+    )
     on = snapshots if calibrate_on == "snapshots" else np.ones(len(examples), dtype=bool)
     # the risk model's calibrator, then the horizon model's, each on its observed rows
     assert fitted == [int(((t.w > 0) & on).sum()), int(((t.w_horizon > 0) & on).sum())]

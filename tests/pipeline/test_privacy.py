@@ -29,7 +29,7 @@ def _readable(path: Path) -> bytes:
 @pytest.mark.slow
 def test_sentinel_ids_and_values_appear_nowhere_in_the_run_or_the_registered_model(tmp_path):
     from pipeline.commands.train import run_training
-    from pipeline.synthetic.simulate import generate_cohort
+    from pipeline.synthetic import generate_cohort
 
     settings = tmp_path / "small.yaml"
     settings.write_text(

@@ -17,14 +17,9 @@ from typer.testing import CliRunner
 
 from configs.errors import InputError, RejectedRowsError
 from features.schema import FEATURE_NAMES
+from models.caseload import NO_APPOINTMENTS, RISK_LIST_COLUMNS, score_caseload
 from pipeline.cli import app
-from pipeline.commands.score import (
-    NO_APPOINTMENTS,
-    REJECTED_COLUMNS,
-    RISK_LIST_COLUMNS,
-    build_risk_list,
-    run_scoring,
-)
+from pipeline.commands.score import REJECTED_COLUMNS, run_scoring
 from pipeline.contract.validation import validate_tables
 from pipeline.registry.tracking import LoadedModel, default_model_uri, load_risk_model
 from tests.contract import RISK_LIST_COLUMNS as CONTRACT_COLUMNS
@@ -452,7 +447,7 @@ def test_model_path_that_does_not_exist_is_an_input_error(trained, small, tmp_pa
         _score(trained, *small, tmp_path / "risk.csv", model_uri=str(tmp_path / "no-model"))
 
 
-# ---------------------------------------------------------------- build_risk_list directly
+# the caseload scorer directly (models.caseload.score_caseload)
 
 
 class _FixedRisk:
@@ -486,7 +481,8 @@ def test_tier_agrees_with_the_risk_as_written(trained):
     tables = validate_tables(
         clients, sessions, cfg.instruments, clients_file="clients.csv", sessions_file="sessions.csv"
     )
-    rl = build_risk_list(tables, fixed, pd.Timestamp("2026-01-31")).set_index("client_id")
+    caseload = score_caseload(tables, fixed, pd.Timestamp("2026-01-31"), details=False)
+    rl = caseload.risk_list.set_index("client_id")
     assert rl["risk"].to_dict() == {"H": 0.4, "M": 0.2, "L": 0.05}
     assert rl["risk_tier"].to_dict() == {"H": "high", "M": "medium", "L": "low"}
     assert rl["rank"].to_dict() == {"H": 1, "M": 2, "L": 3}
@@ -517,16 +513,6 @@ def test_clients_far_into_an_episode_are_scored_like_early_ones(trained, tmp_pat
     risk = written["risk"].astype(float)
     assert risk.between(0, 1).all()
     assert risk["LONG"] < risk["SHAKY"]
-
-
-def test_capacity_tiers_flag_the_highest_risks_at_each_site():
-    from pipeline.commands.score import assign_capacity_tiers
-
-    risk = pd.Series([0.9, 0.8, 0.7, 0.6, 0.5, np.nan, 0.4])
-    site = pd.Series(["n", "n", "n", "s", "s", "s", None])
-    ids = pd.Series(["a", "b", "c", "d", "e", "f", "g"])
-    tiers = assign_capacity_tiers(risk, site, ids, high=1, medium=1)
-    assert tiers.tolist() == ["high", "medium", "low", "high", "medium", "", "high"]
 
 
 def test_capacity_rule_needs_the_per_site_numbers(tmp_path):

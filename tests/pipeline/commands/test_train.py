@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from features.landmarks import model_inputs
-from pipeline.commands.score import RISK_LIST_COLUMNS, run_scoring
+from models.caseload import RISK_LIST_COLUMNS
+from pipeline.commands.score import run_scoring
 
 
 def test_training_registers_a_champion_with_metrics(trained):
@@ -104,7 +105,7 @@ def test_each_version_carries_a_model_card_and_its_provenance(trained):
 
 
 def test_a_long_model_card_is_shortened_at_a_line_for_the_registry():
-    from pipeline.commands.train import version_description
+    from pipeline.registry.registration import version_description
 
     card = "# Model card\n\n" + "\n".join(f"line {i} " + "x" * 50 for i in range(200))
     short = version_description(card, limit=1000)
@@ -156,14 +157,20 @@ def test_train_then_score_round_trip_from_the_registry(trained, tmp_path):
 
 
 def test_same_data_config_and_seed_give_the_same_model(trained):
+    from configs.settings import FeatureSettings
+    from features.landmarks import build_examples
     from models.training import train_models
-    from pipeline.commands.train import build_examples, feature_settings, load_inputs
+    from pipeline.commands.inputs import load_inputs
 
     cfg = trained["config"]
     tables = load_inputs(trained["clients"], trained["sessions"], cfg)
     examples, labels, _ = build_examples(tables, cfg)
     again = train_models(
-        examples, labels, cfg.training, feature_settings(cfg), horizon_days=cfg.label.horizon_days
+        examples,
+        labels,
+        cfg.training,
+        FeatureSettings.from_config(cfg).to_dict(),
+        horizon_days=cfg.label.horizon_days,
     )
     first = trained["outcome"].result
     assert again.selected == first.selected
@@ -179,7 +186,7 @@ def test_a_minimal_contract_cohort_on_another_instrument_trains_and_scores(
     """Only required columns plus WAI-S items on 1-7 in Parquet: configuration, not code."""
     from configs.config import load_config
     from pipeline.commands.train import run_training
-    from pipeline.synthetic.simulate import generate_cohort
+    from pipeline.synthetic import generate_cohort
 
     clients, sessions = generate_cohort(900, 23, config.instruments)
     clients = clients[
@@ -225,7 +232,7 @@ def test_a_gradient_boosting_champion_is_saved_loaded_and_explained(
     """Tree models go through skops and the registry too, with exact tree SHAP reasons."""
     from configs.config import load_config
     from pipeline.commands.train import run_training
-    from pipeline.synthetic.simulate import write_cohort
+    from pipeline.synthetic import write_cohort
 
     yaml = tmp_path / "trees.yaml"
     yaml.write_text(
@@ -268,7 +275,7 @@ def test_the_evaluation_report_is_written_and_logged_with_every_section(trained)
 def test_the_temporal_check_still_runs_when_asked_for(tmp_path, monkeypatch):
     from configs.config import load_config
     from pipeline.commands.train import run_training
-    from pipeline.synthetic.simulate import write_cohort
+    from pipeline.synthetic import write_cohort
 
     yaml = tmp_path / "temporal.yaml"
     yaml.write_text(

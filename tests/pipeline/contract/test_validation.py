@@ -8,7 +8,8 @@ import pytest
 
 from configs.config import load_config
 from configs.errors import InputError
-from pipeline.contract.validation import ISSUE_COLUMNS, ValidatedTables, validate_tables
+from pipeline.contract.issues import ISSUE_COLUMNS
+from pipeline.contract.validation import ValidatedTables, validate_tables
 
 
 @pytest.fixture(scope="module")

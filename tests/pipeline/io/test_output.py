@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from configs.errors import InputError
-from pipeline.io.output import atomic_write, write_table, write_text
+from pipeline.io.output import atomic_write, write_csv, write_table, write_text
 
 
 def test_written_files_get_the_permissions_of_a_plain_write(tmp_path):
@@ -42,3 +42,17 @@ def test_booleans_are_written_as_the_contract_spells_them(tmp_path):
 def test_unknown_extension_is_an_input_error_with_the_fix(tmp_path):
     with pytest.raises(InputError, match=r"\.xlsx.*Fix: end the file name in \.csv or \.parquet"):
         write_table(pd.DataFrame({"a": [1]}), tmp_path / "r.xlsx")
+
+
+def test_write_csv_writes_the_frame_as_pandas_spells_it(tmp_path):
+    frame = pd.DataFrame({"id": ["a", "b"], "flag": [True, False], "p": [0.25, None]})
+    umask = os.umask(0o022)
+    try:
+        path = write_csv(frame, tmp_path / "nested" / "t.csv")
+    finally:
+        os.umask(umask)
+    assert path == tmp_path / "nested" / "t.csv"
+    assert path.read_bytes() == frame.to_csv(index=False).encode("utf-8")
+    assert path.read_text().splitlines()[1] == "a,True,0.25"
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in path.parent.iterdir()] == ["t.csv"]

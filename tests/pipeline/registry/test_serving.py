@@ -16,15 +16,14 @@ import pandas as pd
 import pytest
 
 from configs.errors import InputError
-from pipeline.commands.score import RISK_LIST_COLUMNS, run_scoring
+from models.caseload import RISK_LIST_COLUMNS
+from pipeline.commands.score import run_scoring
+from pipeline.registry.client_rows import _parse_client_rows, client_rows, score_client_rows
 from pipeline.registry.serving import (
     RISK_LIST_SPARK_TYPE,
-    client_rows,
     request_form,
     request_frame,
-    score_client_rows,
     score_request,
-    split_client_rows,
     split_request,
 )
 from tests.servers import free_port, stop_process_tree, wait_for_http
@@ -182,11 +181,11 @@ def test_mlflow_models_serve_answers_invocations_with_raw_records(trained, tmp_p
 
 
 # --------------------------------------------------------------------------- one row per client
-# The second input form (pipeline.registry.serving.client_rows), for mlflow.pyfunc.spark_udf: exactly
+# The second input form (pipeline.registry.client_rows.client_rows), for mlflow.pyfunc.spark_udf: exactly
 # one answer row per request row, in order (tests/pipeline/test_spark.py runs it on Spark).
 
 
-def test_client_rows_and_split_client_rows_round_trip():
+def test_client_rows_and_their_parsing_round_trip():
     clients = pd.DataFrame(
         {"client_id": ["a", "b", "c"], "therapist_id": ["t", "t", "u"], "age": ["30", None, "41"]}
     )
@@ -210,7 +209,9 @@ def test_client_rows_and_split_client_rows_round_trip():
         {"status": "attended", "wai_3": 5.0},
     ]
     assert frame["sessions"].iloc[2] == "[]"
-    got_clients, got_sessions = split_client_rows(frame)
+    parsed = _parse_client_rows(frame)
+    assert not parsed.problems
+    got_clients, got_sessions = parsed.clients, parsed.sessions
     pd.testing.assert_frame_equal(got_clients, clients)
     assert got_sessions["client_id"].tolist() == ["a", "b", "b"]
     assert got_sessions.columns.tolist()[:3] == ["client_id", "session_date", "status"]
@@ -222,12 +223,6 @@ def test_client_rows_refuses_appointments_that_belong_on_no_row():
     sessions = pd.DataFrame({"client_id": ["a", "zz"], "session_date": ["2026-01-05"] * 2})
     with pytest.raises(InputError, match=r"sessions row 2: client_id 'zz' is not in clients"):
         client_rows(clients, sessions)
-
-
-def test_split_client_rows_names_the_row_whose_sessions_cannot_be_read():
-    frame = pd.DataFrame({"client_id": ["a", "b", "c"], "sessions": ["[]", "[{oops", '{"a": 1}']})
-    with pytest.raises(InputError, match=r"request row 2, column 'sessions': is not valid JSON"):
-        split_client_rows(frame)
 
 
 def test_request_form_is_told_by_its_columns():
@@ -260,7 +255,7 @@ def _mixed_client_rows(trained, n_active: int = 25, n_closed: int = 10):
 def _reference_list(trained, clients, sessions, as_of) -> pd.DataFrame:
     """What `dropout-risk score` lists for the same tables, by client_id."""
     from configs.config import InstrumentsConfig
-    from pipeline.commands.score import build_risk_list, parse_as_of
+    from models.caseload import parse_as_of, score_caseload
     from pipeline.contract.validation import validate_tables
     from pipeline.registry.tracking import LoadedModel
 
@@ -270,7 +265,8 @@ def _reference_list(trained, clients, sessions, as_of) -> pd.DataFrame:
         clients, sessions, instruments, clients_file="c.csv", sessions_file="s.csv"
     )
     loaded = LoadedModel(model=model, uri="", version_label="v")
-    return build_risk_list(tables, loaded, parse_as_of(as_of, "as_of")).set_index("client_id")
+    caseload = score_caseload(tables, loaded, parse_as_of(as_of, "as_of"), details=False)
+    return caseload.risk_list.set_index("client_id")
 
 
 def test_the_pyfunc_model_answers_one_row_per_client_row_in_input_order(trained):

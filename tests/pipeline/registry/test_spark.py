@@ -22,9 +22,10 @@ import pandas as pd
 import pytest
 
 from configs.config import InstrumentsConfig
-from pipeline.commands.score import RISK_LIST_COLUMNS, build_risk_list, parse_as_of
+from models.caseload import RISK_LIST_COLUMNS, parse_as_of, score_caseload
 from pipeline.contract.validation import validate_tables
-from pipeline.registry.serving import RISK_LIST_SPARK_TYPE, client_rows
+from pipeline.registry.client_rows import client_rows
+from pipeline.registry.serving import RISK_LIST_SPARK_TYPE
 from pipeline.registry.tracking import LoadedModel
 
 pytestmark = pytest.mark.spark
@@ -127,7 +128,8 @@ def reference(trained, cohort):
     loaded = LoadedModel(
         model=model, uri=MODEL_URI, version_label=f"dropout-risk v{version.version}"
     )
-    return build_risk_list(tables, loaded, parse_as_of(as_of, "as_of")).set_index("client_id")
+    caseload = score_caseload(tables, loaded, parse_as_of(as_of, "as_of"), details=False)
+    return caseload.risk_list.set_index("client_id")
 
 
 @pytest.fixture(scope="module")

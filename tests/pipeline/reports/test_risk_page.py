@@ -17,7 +17,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from pipeline.commands.score import RISK_LIST_COLUMNS, run_scoring
+from models.caseload import RISK_LIST_COLUMNS
+from pipeline.commands.score import run_scoring
 from pipeline.reports.risk_page import (
     CHROMIUM_ARGS,
     TIER_LABELS,
@@ -183,7 +184,7 @@ def test_only_the_listed_clients_are_embedded():
     page = render_report(outcome)
     blob = _blob(page)
     assert "GHOST" not in page
-    assert set(blob) == {"rows", "details", "scales"}
+    assert set(blob) == {"rows", "details", "scales", "tiers"}
     # one detail slot per listed client; not-scored clients have none
     assert len(blob["details"]) == len(outcome.risk_list)
     assert [d is None for d in blob["details"]] == [False, False, False, True, True]
@@ -206,7 +207,7 @@ def test_header_counts_reasons_and_tier_rule():
 
 
 def test_the_page_states_the_smallest_contribution_it_lists():
-    from pipeline.commands.score import MIN_DETAIL_POINTS
+    from models.caseload import MIN_DETAIL_POINTS
 
     assert f"less than {MIN_DETAIL_POINTS:g} points are not" in render_report(tiny_outcome())
 
@@ -443,7 +444,8 @@ def test_hostile_ids_and_reasons_stay_text_in_the_browser(browser, tmp_path):
 def test_the_page_names_features_that_drifted_and_says_when_none_did():
     import numpy as np
 
-    from features.drift import compare, fit_profile
+    from features.drift import fit_profile
+    from models.drift import compare
 
     rng = np.random.default_rng(1)
     profile = fit_profile(pd.DataFrame({"age": rng.normal(35, 10, 3000)}))

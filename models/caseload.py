@@ -1,0 +1,265 @@
+"""The caseload scorer: every active client of an export scored as of a date, explained.
+
+Pure apart from the model: validated tables and a loaded model in, the risk list (the
+contract's columns, CONTRACT.md) and each scored client's trajectory and explanation out.
+Reading the exports and writing the list happen in ``pipeline.commands.score``; the served
+model (``pipeline.registry.serving``) calls the same function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from configs.config import DriftConfig
+from configs.errors import InputError
+from features.labels import active_mask
+from features.landmarks import appointment_prefix, asof_examples, model_inputs
+from features.schema import ALLIANCE_SCALES
+from models.drift import DriftReport, compare
+from models.reasons import RowReader, reason_templates, top_reasons
+from models.tiers import tiers_of
+
+RISK_LIST_COLUMNS = [
+    "client_id",
+    "therapist_id",
+    "site",
+    "risk",
+    "risk_tier",
+    "rank",
+    "reason_1",
+    "reason_2",
+    "reason_3",
+    "sessions_attended",
+    "last_attended",
+    "scored",
+    "not_scored_reason",
+    "model_version",
+    "risk_within_horizon",
+]
+NO_APPOINTMENTS = "no appointments before the as-of date"
+# contributions smaller than this (in percentage points) are left out of a client's detail
+MIN_DETAIL_POINTS = 0.1
+
+
+class Tables(Protocol):
+    """What the scorer reads of validated tables (``pipeline.contract``'s ``ValidatedTables``)."""
+
+    clients: pd.DataFrame
+    sessions: pd.DataFrame
+    rejected_clients: pd.DataFrame
+
+
+class Scorer(Protocol):
+    """A loaded model and the label its risk lists carry (``pipeline.registry``'s ``LoadedModel``)."""
+
+    model: object
+    version_label: str
+
+
+@dataclass(frozen=True)
+class Caseload:
+    """The scored caseload: the risk list and, per scored client, what the page shows."""
+
+    risk_list: pd.DataFrame
+    details: dict
+    drift: DriftReport | None = None
+
+
+def parse_as_of(text: str, name: str) -> pd.Timestamp:
+    """An as-of date (a time part is ignored); ``name`` is how the caller calls it."""
+    stamp = pd.to_datetime(str(text), format="ISO8601", errors="coerce")
+    if pd.isna(stamp):
+        raise InputError(f"{name} {text!r} is not a date. Fix: use YYYY-MM-DD.")
+    return stamp.normalize()
+
+
+def _trajectories(
+    clients: pd.DataFrame, sessions: pd.DataFrame, instruments, features
+) -> dict[str, list[dict]]:
+    """Each client's appointments in date order with their own ratings and ruptures."""
+    if not len(sessions):
+        return {}
+    rows = appointment_prefix(clients, sessions, instruments, features, keep_ratings=True)
+    by = rows["client_id"]
+    frame = pd.DataFrame(
+        {
+            "date": rows["session_date"].dt.strftime("%Y-%m-%d"),
+            "status": rows["status"],
+            "session": rows["session_number"],
+        }
+    )
+    rupture_cols = {}
+    for scale in ALLIANCE_SCALES:
+        frame[scale] = rows[f"rated_{scale}"].round(2)
+        # the cumulative count rises exactly at the session with the rupture
+        count = rows[f"{scale}_ruptures"].fillna(0)
+        rupture_cols[scale] = count.groupby(by, sort=False).diff().fillna(count) > 0
+    ruptures = pd.DataFrame(rupture_cols)
+    out: dict[str, list[dict]] = {}
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    flags = ruptures.to_numpy()
+    for i, (client, record) in enumerate(zip(by.to_numpy(), records, strict=True)):
+        if record["session"] is not None:
+            record["session"] = int(record["session"])
+        record["ruptures"] = [s for s, hit in zip(ALLIANCE_SCALES, flags[i], strict=True) if hit]
+        out.setdefault(client, []).append(record)
+    return out
+
+
+def _explanations(
+    examples: pd.DataFrame, points: pd.DataFrame, settings: dict
+) -> dict[str, list[dict]]:
+    """Every feature's contribution in percentage points, largest first, in words."""
+    templates = reason_templates(settings)
+    names = np.array(points.columns)
+    values = points.to_numpy()
+    order = np.argsort(-np.abs(values), axis=1, kind="stable")
+    records = RowReader(examples)
+    out = {}
+    for i, client in enumerate(examples.index):
+        # features that read the same (e.g. three ORS features of a client with no ORS
+        # yet) are one line for the reader, with their points added up
+        merged: dict[str, dict] = {}
+        for j in order[i]:
+            if abs(values[i, j]) < MIN_DETAIL_POINTS:
+                break
+            words = templates[names[j]](records[i])
+            item = merged.setdefault(words, {"feature": names[j], "words": words, "points": 0.0})
+            item["points"] += float(values[i, j])
+        items = [item | {"points": round(item["points"], 1)} for item in merged.values()]
+        items = [item for item in items if abs(item["points"]) >= MIN_DETAIL_POINTS]
+        out[client] = sorted(items, key=lambda item: -abs(item["points"]))
+    return out
+
+
+def batch_drift(model, X: pd.DataFrame, drift: DriftConfig) -> DriftReport | None:
+    """The scored rows' feature distributions against the model's stored training summary."""
+    profile = getattr(model, "drift_profile_", None)
+    if not profile:
+        return None
+    return compare(
+        profile,
+        X,
+        psi_moved=drift.psi_moved,
+        psi_alarm=drift.psi_alarm,
+        missing_alarm=drift.missing_alarm,
+        min_rows=drift.min_rows,
+        significance=drift.significance,
+    )
+
+
+def horizon_risk(model, X: pd.DataFrame, risk: np.ndarray) -> np.ndarray:
+    """``risk_within_horizon`` for the rows (NaN for a model trained before it existed)."""
+    if not hasattr(model, "horizon_pipeline_"):
+        return np.full(len(X), np.nan)
+    return model.predict_horizon(X, risk)
+
+
+def score_caseload(
+    tables: Tables,
+    loaded: Scorer,
+    as_of: pd.Timestamp,
+    tiers=None,
+    *,
+    details: bool = True,
+    drift: DriftConfig | None = None,
+) -> Caseload:
+    """The risk list and, with ``details``, each scored client's trajectory and explanation.
+
+    With ``drift`` (the config's thresholds), the batch is also compared with the model's
+    training summary.
+    """
+    model = loaded.model
+    settings = model.feature_settings
+    stored = model.settings
+    instruments, features = stored.instruments, stored.features
+    clients = tables.clients
+    active = active_mask(clients)
+    active_clients = clients[active.to_numpy()]
+    active_ids = active_clients["client_id"]
+    sessions = tables.sessions[tables.sessions["client_id"].isin(active_ids)]
+    examples = asof_examples(active_clients, sessions, as_of, instruments, features)
+    examples = examples.set_index("client_id", drop=False)
+    X = model_inputs(examples)
+    drift_report = batch_drift(model, X, drift) if drift is not None else None
+    detail: dict[str, dict] = {}
+    if len(X):
+        probability, contributions, base_value = model.predict_and_explain(X, with_base=True)
+        risk = pd.Series(probability, index=X.index)
+        soon = pd.Series(horizon_risk(model, X, probability), index=X.index)
+        # the learnt history values and the overall rate, for the reasons' wording
+        examples = examples.join(model.history.transform(X))
+        examples["ctx_history_prior"] = model.history.prior_
+        reasons = top_reasons(examples, contributions, settings)
+        if details:
+            points = model.probability_points(contributions, base_value)
+            explained = _explanations(examples, points, settings)
+            known = sessions[sessions["session_date"] <= as_of]
+            scored_clients = active_clients[active_clients["client_id"].isin(X.index)]
+            paths = _trajectories(scored_clients, known, instruments, features)
+            detail = {
+                client: {"trajectory": paths.get(client, []), "explanation": explained[client]}
+                for client in X.index
+            }
+    else:
+        risk = pd.Series(dtype=float)
+        soon = pd.Series(dtype=float)
+        reasons = pd.DataFrame(columns=["reason_1", "reason_2", "reason_3"])
+
+    base = active_clients[["client_id", "therapist_id", "site"]].copy()
+    base = base.set_index("client_id", drop=False)
+    base["risk"] = risk.reindex(base.index)
+    base["risk_within_horizon"] = soon.reindex(base.index)
+    scored = base["risk"].notna()
+    base["scored"] = scored
+    base["not_scored_reason"] = np.where(scored, "", NO_APPOINTMENTS)
+    for col in ("reason_1", "reason_2", "reason_3"):
+        base[col] = reasons[col].reindex(base.index).fillna("") if len(reasons) else ""
+    base["sessions_attended"] = examples["attended"].reindex(base.index).fillna(0).astype(int)
+    last = examples["last_attended_date"].reindex(base.index)
+    base["last_attended"] = last.dt.strftime("%Y-%m-%d").fillna("")
+
+    # clients whose own row was rejected are still accounted for (CONTRACT.md: nothing dropped)
+    rejected = tables.rejected_clients
+    if len(rejected):
+        rejected = rejected[rejected["active"] & ~rejected["client_id"].isin(base.index)]
+        rejected = rejected.drop_duplicates("client_id")
+        extra = pd.DataFrame(
+            {
+                "client_id": rejected["client_id"].to_numpy(),
+                "therapist_id": rejected["therapist_id"].to_numpy(),
+                "site": rejected["site"].to_numpy(),
+                "risk": np.nan,
+                "risk_within_horizon": np.nan,
+                "scored": False,
+                "not_scored_reason": rejected["reason"].to_numpy(),
+                "reason_1": "",
+                "reason_2": "",
+                "reason_3": "",
+                "sessions_attended": 0,
+                "last_attended": "",
+            }
+        )
+        base = pd.concat([base.reset_index(drop=True), extra], ignore_index=True)
+    base = base.reset_index(drop=True)
+    # round first, so the tier agrees with the risk as written (0.399996 is listed as 0.4: high)
+    base["risk"] = base["risk"].astype(float).round(4)
+    # rounded after the cap, so the written value never exceeds the written risk
+    base["risk_within_horizon"] = np.minimum(
+        base["risk_within_horizon"].astype(float).round(4), base["risk"]
+    )
+    base["risk_tier"] = tiers_of(base, tiers if tiers is not None else stored.tiers)
+    base = base.sort_values(
+        ["scored", "risk", "client_id"], ascending=[False, False, True], kind="stable"
+    )
+    base["rank"] = np.arange(1, len(base) + 1)
+    base["model_version"] = loaded.version_label
+    return Caseload(
+        risk_list=base[RISK_LIST_COLUMNS].reset_index(drop=True),
+        details=detail,
+        drift=drift_report,
+    )

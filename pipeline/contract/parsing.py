@@ -1,0 +1,244 @@
+"""Turning the raw cells of an input table into typed values: text, dates and numbers.
+
+Values are parsed once per column, and on the column's distinct values only (which makes
+a million-row sessions table cheap); the rules and the clean frames share the results
+through one :class:`ParsedColumns` per table. Parsing never rejects anything itself: it
+says which cells could not be read, and the rules turn that into problems.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+# Dates outside these years are typos (and would not fit pandas' nanosecond timestamps).
+PLAUSIBLE_YEARS = (1900, 2199)
+# YYYY-MM-DD, optionally followed by an ISO 8601 time of day and zone (both ignored).
+_ISO_DATE = (
+    r"\d{4}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d+)?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
+)
+
+
+@dataclass(frozen=True)
+class ParsedDates:
+    """One date column, parsed.
+
+    Attributes
+    ----------
+    values
+        datetime64[ns], normalised to the date; NaT when blank or invalid.
+    unparseable
+        Present but not a YYYY-MM-DD calendar date.
+    implausible
+        A real date outside :data:`PLAUSIBLE_YEARS`.
+    """
+
+    values: pd.Series
+    unparseable: pd.Series
+    implausible: pd.Series
+
+
+@dataclass(frozen=True)
+class ParsedNumbers:
+    """One numeric column, parsed.
+
+    Attributes
+    ----------
+    values
+        float64; NaN when blank or not a number.
+    not_numeric
+        Present but not a finite number.
+    """
+
+    values: pd.Series
+    not_numeric: pd.Series
+
+
+class ParsedColumns:
+    """One raw table, each column parsed at most once; shared by the rules and the output.
+
+    Work happens on a column's distinct values (``pd.factorize``) and is spread back to
+    the rows: sessions repeat the same dates, statuses and ratings many times, and this
+    is what keeps a million rows within a few seconds. A column the table lacks reads as
+    blank on every row.
+
+    Parameters
+    ----------
+    frame
+        The table as read (text, or typed values from Parquet), with a default index.
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.index = frame.index
+        self._cache: dict[tuple[str, str], object] = {}
+
+    def has(self, column: str) -> bool:
+        """Whether the table has ``column``."""
+        return column in self.frame.columns
+
+    def _memo(self, kind: str, column: str, build: Callable[[], object]):
+        key = (kind, column)
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def raw(self, column: str) -> pd.Series:
+        """The column as read; all missing when the table lacks it."""
+        if column in self.frame.columns:
+            return self.frame[column]
+        return pd.Series(np.nan, index=self.index, dtype="float64")
+
+    def distinct(self, column: str) -> DistinctValues:
+        """Row codes into the column's distinct values, those as stripped text."""
+        return self._memo("distinct", column, lambda: DistinctValues.of(self.raw(column)))
+
+    def on_distinct(
+        self, kind: str, column: str, compute: Callable[[pd.Series], np.ndarray], fill: object
+    ) -> pd.Series:
+        """``compute`` on the distinct values (stripped text), spread to the rows.
+
+        Rows whose raw value is missing get ``fill``; ``kind`` names the result for reuse.
+        """
+        return self._memo(
+            kind,
+            column,
+            lambda: self.distinct(column).spread(compute(self.distinct(column).text), fill),
+        )
+
+    def text(self, column: str) -> pd.Series:
+        """Stripped text, missing when blank (pandas ``str`` dtype)."""
+        return self._memo("text", column, lambda: self.distinct(column).spread_text())
+
+    def lower(self, column: str) -> pd.Series:
+        """Stripped, lower-cased text, missing when blank (pandas ``str`` dtype)."""
+        return self._memo("lower", column, lambda: self.distinct(column).spread_text(lower=True))
+
+    def blank(self, column: str) -> pd.Series:
+        """True where the cell is missing or only whitespace."""
+        return self.on_distinct("blank", column, lambda u: u.isna().to_numpy(dtype=bool), True)
+
+    def date(self, column: str) -> ParsedDates:
+        """The column as ISO 8601 dates (text) or as stored timestamps (Parquet)."""
+
+        def build() -> ParsedDates:
+            raw = self.raw(column)
+            if pd.api.types.is_datetime64_any_dtype(raw):
+                return _typed_dates(raw)
+            distinct = self.distinct(column)
+            parsed = _parse_dates(distinct.text)
+            return ParsedDates(
+                values=distinct.spread(parsed["values"], np.datetime64("NaT", "ns")),
+                unparseable=distinct.spread(parsed["unparseable"], False),
+                implausible=distinct.spread(parsed["implausible"], False),
+            )
+
+        return self._memo("date", column, build)
+
+    def number(self, column: str) -> ParsedNumbers:
+        """The column as float64 numbers (text parsed, stored numbers taken as they are)."""
+
+        def build() -> ParsedNumbers:
+            raw = self.raw(column)
+            if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+                values = pd.Series(raw.to_numpy(dtype="float64", na_value=np.nan), index=raw.index)
+                finite = np.isfinite(values)
+                return ParsedNumbers(
+                    values=values.where(finite), not_numeric=values.notna() & ~finite
+                )
+            distinct = self.distinct(column)
+            numbers = pd.to_numeric(distinct.text, errors="coerce").to_numpy(dtype="float64")
+            finite = np.isfinite(numbers)
+            return ParsedNumbers(
+                values=distinct.spread(np.where(finite, numbers, np.nan), np.nan),
+                not_numeric=distinct.spread(distinct.text.notna().to_numpy(bool) & ~finite, False),
+            )
+
+        return self._memo("number", column, build)
+
+
+@dataclass(frozen=True)
+class DistinctValues:
+    """A column's distinct values as stripped text, and which one each row holds.
+
+    Attributes
+    ----------
+    codes
+        Per row, the position of its value in ``text``; rows whose raw value is missing
+        point one past the end, where :meth:`spread` puts the fill value.
+    text
+        The distinct raw values as stripped text, missing when blank.
+    index
+        The table's row index.
+    """
+
+    codes: np.ndarray
+    text: pd.Series
+    index: pd.Index
+
+    @classmethod
+    def of(cls, raw: pd.Series) -> DistinctValues:
+        """Factorize one raw column."""
+        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+        codes[codes < 0] = len(uniques)
+        return cls(codes=codes, text=_as_text(pd.Series(uniques, dtype=raw.dtype)), index=raw.index)
+
+    def spread(self, values: np.ndarray, fill: object) -> pd.Series:
+        """Per-distinct ``values`` to per-row; rows with a missing raw value get ``fill``."""
+        values = np.asarray(values)
+        extended = np.append(values, np.array([fill], dtype=values.dtype))
+        return pd.Series(extended.take(self.codes), index=self.index)
+
+    def spread_text(self, *, lower: bool = False) -> pd.Series:
+        """The distinct text (lower-cased on request) spread to the rows."""
+        text = self.text.str.lower() if lower else self.text
+        text = pd.concat([text, pd.Series([None], dtype="str")], ignore_index=True)
+        return pd.Series(text.array.take(self.codes), index=self.index, dtype="str")
+
+
+def integers_when_whole(values: pd.Series) -> pd.Series:
+    """Floats that are all whole numbers as nullable integers, anything else unchanged.
+
+    Parquet stores an integer column with blanks as floats; the user wrote ``101``, not
+    ``101.0``, and that is how ids are matched and values are quoted.
+    """
+    if pd.api.types.is_float_dtype(values):
+        whole = values.dropna()
+        if (whole == np.floor(whole)).all():
+            return values.astype("Int64")
+    return values
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    text = integers_when_whole(series).astype("str").str.strip()
+    return text.mask(text == "")
+
+
+def _parse_dates(text: pd.Series) -> dict[str, np.ndarray]:
+    """Parse ISO 8601 dates (``YYYY-MM-DD``, any time part ignored) from stripped text."""
+    iso = text.str.fullmatch(_ISO_DATE).fillna(False).to_numpy(dtype=bool)
+    # The time part (and any zone) is ignored: the date as written is the date.
+    stamps = pd.to_datetime(text.str.slice(0, 10).where(iso), format="%Y-%m-%d", errors="coerce")
+    plausible = stamps.dt.year.between(*PLAUSIBLE_YEARS).to_numpy(dtype=bool)
+    return {
+        "values": stamps.where(plausible).astype("datetime64[ns]").to_numpy(),
+        "unparseable": text.notna().to_numpy(dtype=bool) & stamps.isna().to_numpy(dtype=bool),
+        "implausible": stamps.notna().to_numpy(dtype=bool) & ~plausible,
+    }
+
+
+def _typed_dates(stamps: pd.Series) -> ParsedDates:
+    """Dates stored as timestamps (Parquet): local calendar date, time dropped."""
+    if stamps.dt.tz is not None:
+        stamps = stamps.dt.tz_localize(None)
+    stamps = stamps.dt.normalize()
+    plausible = stamps.dt.year.between(*PLAUSIBLE_YEARS)
+    return ParsedDates(
+        values=stamps.where(plausible).astype("datetime64[ns]"),
+        unparseable=pd.Series(False, index=stamps.index),
+        implausible=stamps.notna() & ~plausible,
+    )

@@ -1,0 +1,63 @@
+"""Parsing raw cells: blanks, text, ISO dates and numbers, each column parsed once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.contract.parsing import ParsedColumns, integers_when_whole
+
+
+def test_integers_when_whole_turns_whole_floats_into_integers():
+    result = integers_when_whole(pd.Series([101.0, np.nan, 7.0]))
+    assert str(result.dtype) == "Int64"
+    assert result.tolist() == [101, pd.NA, 7]
+
+
+def test_integers_when_whole_leaves_fractions_and_text_alone():
+    fractions = pd.Series([1.5, 2.0])
+    assert integers_when_whole(fractions) is fractions
+    text = pd.Series(["1.0"], dtype="str")
+    assert integers_when_whole(text) is text
+
+
+def test_blank_and_stripped_text():
+    values = ParsedColumns(pd.DataFrame({"site": [" North ", "  ", None]}, dtype="str"))
+    assert values.blank("site").tolist() == [False, True, True]
+    assert values.text("site").tolist()[0] == "North"
+    assert values.text("site").isna().tolist() == [False, True, True]
+    # a column the table lacks is blank everywhere
+    assert values.blank("program").tolist() == [True, True, True]
+
+
+def test_dates_flag_unparseable_and_implausible_values():
+    raw = ["2026-03-14", "2026-03-14T09:30", "03/14/2026", "1850-01-01", None]
+    dates = ParsedColumns(pd.DataFrame({"d": raw}, dtype="str")).date("d")
+    assert dates.values.tolist()[:2] == [pd.Timestamp("2026-03-14")] * 2
+    assert dates.values.isna().tolist() == [False, False, True, True, True]
+    assert dates.unparseable.tolist() == [False, False, True, False, False]
+    assert dates.implausible.tolist() == [False, False, False, True, False]
+
+
+def test_stored_timestamps_keep_their_local_date():
+    stamps = pd.to_datetime(["2026-03-14 23:30"]).tz_localize("Europe/Berlin")
+    dates = ParsedColumns(pd.DataFrame({"d": stamps})).date("d")
+    assert dates.values.tolist() == [pd.Timestamp("2026-03-14")]
+    assert not dates.unparseable.any()
+
+
+def test_numbers_from_text_and_from_stored_values():
+    values = ParsedColumns(
+        pd.DataFrame({"t": ["4", "3,5", "inf", None], "n": [1.0, np.inf, np.nan, 2.0]})
+    )
+    text = values.number("t")
+    assert text.values.tolist()[0] == 4.0
+    assert text.values.isna().tolist() == [False, True, True, True]
+    assert text.not_numeric.tolist() == [False, True, True, False]
+    stored = values.number("n")
+    assert stored.not_numeric.tolist() == [False, True, False, False]
+
+
+def test_each_column_is_parsed_once():
+    values = ParsedColumns(pd.DataFrame({"d": ["2026-01-01"]}, dtype="str"))
+    assert values.date("d") is values.date("d")
