@@ -99,7 +99,7 @@ def card_facts(
     version: int,
 ):
     """Everything the model card states, as aggregates (no row, no id)."""
-    from pipeline.reports.model_card import ModelCardFacts
+    from pipeline.reports.card_facts import ModelCardFacts
 
     intake = tables.clients["intake_date"]
     session = tables.sessions["session_date"]

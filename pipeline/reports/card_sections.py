@@ -19,7 +19,7 @@ from pipeline.reports.tables import LANDMARK_HEADERS
 from pipeline.reports.vocabulary import in_family_order
 
 if TYPE_CHECKING:
-    from pipeline.reports.model_card import ModelCardFacts
+    from pipeline.reports.card_facts import ModelCardFacts
 
 _CALIBRATION_WORDS = {
     "sigmoid": "sigmoid (Platt scaling)",
