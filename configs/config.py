@@ -119,6 +119,10 @@ class BacktestConfig(_Frozen):
     # ... and further back until at least this share of the episodes open on it have
     # ended by the export: enough follow-up for their eventual outcome
     min_ended_share: float = Field(0.9, gt=0, le=1)
+    # the development clients' caseloads are scored too, each fold of them by the chosen
+    # configuration refitted (and recalibrated) without that fold: every client in the
+    # back-test, not only the held-out ones (0: held-out clients only)
+    crossfit_folds: int = Field(4, ge=0, le=20)
 
 
 def _choices(value) -> tuple:

@@ -327,29 +327,77 @@ def subgroup_gaps(
 
 
 def caseload_backtest(
-    result: TrainingResult, tables, endings: pd.DataFrame, config: Config
+    result: TrainingResult,
+    tables,
+    endings: pd.DataFrame,
+    config: Config,
+    examples: pd.DataFrame | None = None,
+    settings: dict | None = None,
+    progress=None,
 ) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
-    """The held-out clients' caseloads on past dates, scored, against what happened since.
+    """Past caseloads on the back-test dates, scored, against what happened since.
+
+    The held-out clients are scored by the model; with ``examples`` (the training
+    examples of every client) and ``training.backtest.crossfit_folds``, each fold of the
+    development clients is scored by the chosen configuration refitted and recalibrated
+    without that fold, so no client is ever scored by a model that saw it. The notebook
+    baseline is fitted the same way (on the clients its scoring model was fitted on).
 
     Returns the metrics table (``models.backtest.caseload_metrics``) and the dates."""
-    # the notebook baseline, fitted on the same development clients, scores the same
-    # caseloads (its closed-episode rows, unweighted: the usual first model)
-    dev = ~tables.clients["client_id"].isin(result.test_clients).to_numpy()
-    dev_clients = tables.clients[dev]
-    dev_sessions = tables.sessions[tables.sessions["client_id"].isin(dev_clients["client_id"])]
-    notebook = NotebookModel(seed=config.training.seed).fit(
-        dev_clients, dev_sessions, config.instruments
-    )
-    predictions, dates = caseload_backtest_predictions(
-        result.model, tables, endings, result.test_clients, config, baseline=notebook
-    )
+    seed = config.training.seed
+    scored_by = [(result.model, np.asarray(result.test_clients), np.asarray(result.test_clients))]
+    folds = config.training.backtest.crossfit_folds
+    if folds and examples is not None:
+        scored_by += _crossfit_models(result, examples, config, settings, folds, progress)
+    parts, dates = [], []
+    for model, clients, left_out in scored_by:
+        # the notebook: the usual first model (closed-episode rows, unweighted)
+        fit_on = ~tables.clients["client_id"].isin(left_out).to_numpy()
+        fit_clients = tables.clients[fit_on]
+        fit_sessions = tables.sessions[tables.sessions["client_id"].isin(fit_clients["client_id"])]
+        notebook = NotebookModel(seed=seed).fit(fit_clients, fit_sessions, config.instruments)
+        predictions, dates = caseload_backtest_predictions(
+            model, tables, endings, clients, config, baseline=notebook
+        )
+        parts.append(predictions)
     metrics = caseload_metrics(
-        predictions,
+        pd.concat(parts, ignore_index=True),
         config.label.horizon_days,
         n_boot=config.training.bootstrap,
-        seed=config.training.seed,
+        seed=seed,
     )
     return metrics, dates
+
+
+def _crossfit_models(
+    result: TrainingResult,
+    examples: pd.DataFrame,
+    config: Config,
+    settings: dict | None,
+    folds: int,
+    progress=None,
+) -> list[tuple[object, np.ndarray, np.ndarray]]:
+    """``(model, clients it scores, clients it was not fitted on)`` per fold of the
+    development clients: the chosen configuration refitted without the fold."""
+    from models.training import client_folds, develop
+
+    held = np.asarray(result.test_clients)
+    dev = examples[~examples["client_id"].isin(held)].reset_index(drop=True)
+    fold = client_folds(dev, folds, config.training.seed + 1)
+    out = []
+    for k in range(folds):
+        scored = np.unique(dev.loc[fold == k, "client_id"].to_numpy())
+        label = f"back-test fold {k + 1}/{folds}"
+        model = develop(
+            dev[fold != k].reset_index(drop=True),
+            config.training,
+            settings if settings is not None else result.model.feature_settings,
+            (lambda text, label=label: progress(f"{label}: {text}")) if progress else None,
+            fixed=(result.selected, result.selected_params),
+            horizon_days=config.label.horizon_days,
+        ).model
+        out.append((model, scored, np.concatenate([held, scored])))
+    return out
 
 
 def caseload_backtest_predictions(
@@ -399,10 +447,17 @@ def backtest_note(dates: list[pd.Timestamp], config: Config) -> str:
         return "No back-test date lies inside the history."
     return (
         f"{len(dates)} as-of dates from {dates[0]:%Y-%m-%d} to {dates[-1]:%Y-%m-%d}, "
-        f"{config.training.backtest.spacing_days} days apart; on each, the caseload of "
-        "held-out clients open that day, from their appointments up to that day only, "
-        f"scored by this model; horizon {config.label.horizon_days} days. The model was "
-        "trained on the other clients' whole history."
+        f"{config.training.backtest.spacing_days} days apart; on each, the caseload open "
+        "that day, from appointments up to that day only: the held-out clients scored by "
+        "this model"
+        + (
+            f", and each of {folds} folds of the development clients by the same "
+            "configuration refitted and recalibrated without that fold"
+            if (folds := config.training.backtest.crossfit_folds)
+            else ""
+        )
+        + f"; horizon {config.label.horizon_days} days. Each model was trained on the "
+        "other clients' whole history."
     )
 
 

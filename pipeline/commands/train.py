@@ -349,7 +349,9 @@ def run_training(
         ) from exc
     if progress:
         progress("back-testing on the held-out clients' past caseloads")
-    backtest, backtest_on = caseload_backtest(result, tables, endings, config)
+    backtest, backtest_on = caseload_backtest(
+        result, tables, endings, config, examples, settings, progress
+    )
     if progress:
         progress("assessing the model: curves, subgroups, explanation")
     assessment, temporal = assess_training(result, config)

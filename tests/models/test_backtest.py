@@ -188,3 +188,39 @@ def test_the_latest_date_waits_until_most_of_its_caseload_has_ended():
         earliest=young["intake_date"].min(),
     )  # fmt: skip
     assert dates and dates[-1] >= young["intake_date"].min()
+
+
+def test_the_crossfit_scores_every_development_client_once_with_a_model_not_fitted_on_it(
+    tables, model, config, monkeypatch
+):
+    from types import SimpleNamespace
+
+    import models.training as training
+    from models.backtest import _crossfit_models
+
+    examples, _, _ = build_examples(tables, config)
+    ids = np.sort(examples["client_id"].unique())
+    held = ids[::5]
+    fitted_on = []
+    real = training.develop
+
+    def spy(dev_examples, *args, **kwargs):
+        fitted_on.append(set(dev_examples["client_id"]))
+        return real(dev_examples, *args, **kwargs)
+
+    monkeypatch.setattr(training, "develop", spy)
+    result = SimpleNamespace(
+        model=model, test_clients=held, selected="logistic", selected_params={"C": 0.5}
+    )
+    training_config = config.model_copy(
+        update={"training": config.training.model_copy(update={"cv_folds": 2})}
+    )
+    models = _crossfit_models(result, examples, training_config, None, 3)
+    assert len(models) == 3 == len(fitted_on)
+    scored = [set(clients) for _, clients, _ in models]
+    # the folds partition the development clients; none of them is a held-out client
+    assert set().union(*scored) == set(ids) - set(held)
+    assert sum(len(s) for s in scored) == len(ids) - len(held)
+    for fit, fold, (_, _, left_out) in zip(fitted_on, scored, models, strict=True):
+        assert not fit & fold and not fit & set(held)
+        assert set(left_out) == fold | set(held)
