@@ -16,6 +16,13 @@ from models.caseload import RISK_LIST_COLUMNS, parse_as_of, score_caseload
 from pipeline.registry.client_rows import _parse_client_rows, client_rows, score_client_rows
 
 
+@pytest.fixture(autouse=True)
+def _the_trained_store(trained):
+    """``models:/`` URIs resolve in the trained model's store: MLflow keeps the last
+    tracking URI a training set, and other modules train into stores of their own."""
+    mlflow.set_tracking_uri(trained["uri"])
+
+
 def test_client_rows_and_their_parsing_round_trip():
     clients = pd.DataFrame(
         {"client_id": ["a", "b", "c"], "therapist_id": ["t", "t", "u"], "age": ["30", None, "41"]}

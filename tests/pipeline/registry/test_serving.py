@@ -27,6 +27,13 @@ from pipeline.registry.serving import (
 from tests.servers import free_port, stop_process_tree, wait_for_http
 
 
+@pytest.fixture(autouse=True)
+def _the_trained_store(trained):
+    """``models:/`` URIs resolve in the trained model's store: MLflow keeps the last
+    tracking URI a training set, and other modules train into stores of their own."""
+    mlflow.set_tracking_uri(trained["uri"])
+
+
 def test_request_frame_and_split_request_round_trip():
     clients = pd.DataFrame({"client_id": ["a", "b"], "therapist_id": ["t", "t"], "age": [30, 40]})
     sessions = pd.DataFrame({"client_id": ["a"], "session_date": ["2026-01-05"], "status": ["attended"]})  # fmt: skip
