@@ -214,6 +214,9 @@ class TiersConfig(_Frozen):
     # probability: tiers by calibrated risk; capacity: the highest risks at each site, as
     # many as the team can call (high_per_site, then medium_per_site)
     rule: Literal["probability", "capacity"] = "probability"
+    # the column the rule reads: the risk of dropout at all, or within the label's horizon
+    # (risk_within_horizon: who is likely to leave soon, for a team that calls weekly)
+    by: Literal["risk", "risk_within_horizon"] = "risk"
     high: float = Field(0.4, gt=0, lt=1)
     medium: float = Field(0.2, gt=0, lt=1)
     high_per_site: int | None = Field(None, ge=0)
@@ -230,21 +233,33 @@ class TiersConfig(_Frozen):
             )
         return self
 
-    def describe(self) -> str:
+    def describe(self, horizon_days: int | None = None) -> str:
         """The rule in a sentence for the people reading the list."""
+        if self.by == "risk":
+            risk, risks = "risk", "risks"
+        else:
+            within = f"within {horizon_days} days" if horizon_days else "within the horizon"
+            risk, risks = f"risk of dropout {within}", f"risks of dropout {within}"
         if self.rule == "capacity":
             return (
-                f"High: the {self.high_per_site} highest risks at each site; medium: the next "
+                f"High: the {self.high_per_site} highest {risks} at each site; medium: the next "
                 f"{self.medium_per_site}; low: the rest (capacity rule from config)."
             )
+        if self.by == "risk":
+            return (
+                f"High: risk of {self.high:.0%} or more; medium: {self.medium:.0%} or more; "
+                "low: below (probability thresholds from config)."
+            )
         return (
-            f"High: risk of {self.high:.0%} or more; medium: {self.medium:.0%} or more; "
+            f"High: {risk} of {self.high:.0%} or more; medium: {self.medium:.0%} or more; "
             "low: below (probability thresholds from config)."
         )
 
 
 class ScoringConfig(_Frozen):
     tiers: TiersConfig = TiersConfig()
+    # `score --since`: a rise in risk of at least this much is "risen" on the page
+    risen_by: float = Field(0.10, gt=0, lt=1)
 
 
 class DriftConfig(_Frozen):

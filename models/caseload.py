@@ -19,6 +19,7 @@ from configs.errors import InputError
 from features.labels import active_mask
 from features.landmarks import appointment_prefix, asof_examples, model_inputs
 from features.schema import ALLIANCE_SCALES
+from models.changes import NEW_CLIENT, change_reasons
 from models.drift import DriftReport, compare
 from models.reasons import RowReader, reason_templates, top_reasons
 from models.tiers import tiers_of
@@ -40,6 +41,8 @@ RISK_LIST_COLUMNS = [
     "model_version",
     "risk_within_horizon",
 ]
+# with `score --since DATE` (CONTRACT.md): what changed since DATE
+SINCE_COLUMNS = ["risk_change", "tier_since", "change_reason"]
 NO_APPOINTMENTS = "no appointments before the as-of date"
 # contributions smaller than this (in percentage points) are left out of a client's detail
 MIN_DETAIL_POINTS = 0.1
@@ -167,11 +170,13 @@ def score_caseload(
     *,
     details: bool = True,
     drift: DriftConfig | None = None,
+    since: pd.Timestamp | None = None,
 ) -> Caseload:
     """The risk list and, with ``details``, each scored client's trajectory and explanation.
 
     With ``drift`` (the config's thresholds), the batch is also compared with the model's
-    training summary.
+    training summary. With ``since`` (a date before ``as_of``), the same caseload is also
+    scored as of ``since``, histories cut there, and the list gains ``SINCE_COLUMNS``.
     """
     model = loaded.model
     settings = model.feature_settings
@@ -195,6 +200,7 @@ def score_caseload(
         examples = examples.join(model.history.transform(X))
         examples["ctx_history_prior"] = model.history.prior_
         reasons = top_reasons(examples, contributions, settings)
+        context = reasons["context"] if "context" in reasons else pd.Series("", index=X.index)
         if details:
             points = model.probability_points(contributions, base_value)
             explained = _explanations(examples, points, settings)
@@ -202,12 +208,17 @@ def score_caseload(
             scored_clients = active_clients[active_clients["client_id"].isin(X.index)]
             paths = _trajectories(scored_clients, known, instruments, features)
             detail = {
-                client: {"trajectory": paths.get(client, []), "explanation": explained[client]}
+                client: {
+                    "trajectory": paths.get(client, []),
+                    "explanation": explained[client],
+                    "context": context.get(client, ""),
+                }
                 for client in X.index
             }
     else:
         risk = pd.Series(dtype=float)
         soon = pd.Series(dtype=float)
+        contributions = pd.DataFrame()
         reasons = pd.DataFrame(columns=["reason_1", "reason_2", "reason_3"])
 
     base = active_clients[["client_id", "therapist_id", "site"]].copy()
@@ -252,14 +263,114 @@ def score_caseload(
     base["risk_within_horizon"] = np.minimum(
         base["risk_within_horizon"].astype(float).round(4), base["risk"]
     )
-    base["risk_tier"] = tiers_of(base, tiers if tiers is not None else stored.tiers)
+    rule = tiers if tiers is not None else stored.tiers
+    base["risk_tier"] = tiers_of(base, rule)
+    columns = list(RISK_LIST_COLUMNS)
+    if since is not None:
+        now = _Scored(examples, contributions, base.set_index("client_id")["risk"])
+        base = with_changes(base, model, active_clients, sessions, since, rule, now)
+        columns += SINCE_COLUMNS
     base = base.sort_values(
         ["scored", "risk", "client_id"], ascending=[False, False, True], kind="stable"
     )
     base["rank"] = np.arange(1, len(base) + 1)
     base["model_version"] = loaded.version_label
     return Caseload(
-        risk_list=base[RISK_LIST_COLUMNS].reset_index(drop=True),
+        risk_list=base[columns].reset_index(drop=True),
         details=detail,
         drift=drift_report,
     )
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """One date's scored rows: feature rows (by client id), contributions and risks."""
+
+    examples: pd.DataFrame
+    contributions: pd.DataFrame
+    risk: pd.Series
+
+
+def with_changes(
+    base: pd.DataFrame,
+    model,
+    active_clients: pd.DataFrame,
+    sessions: pd.DataFrame,
+    since: pd.Timestamp,
+    tiers,
+    now: _Scored,
+) -> pd.DataFrame:
+    """``base`` (the risk list's rows) with ``risk_change``, ``tier_since`` and ``change_reason``.
+
+    The same clients are scored as of ``since`` from their appointments on or before it,
+    by the same model and tier rule; a client with no appointment by then is new.
+    """
+    settings = model.feature_settings
+    stored = model.settings
+    then_examples = asof_examples(
+        active_clients, sessions, since, stored.instruments, stored.features
+    ).set_index("client_id", drop=False)
+    X = model_inputs(then_examples)
+    out = base.copy()
+    label = f"{since:%Y-%m-%d}"
+    then = pd.DataFrame(
+        {
+            "client_id": active_clients["client_id"].to_numpy(),
+            "site": active_clients["site"].to_numpy(),
+            "risk": np.nan,
+            "risk_within_horizon": np.nan,
+        }
+    ).set_index("client_id", drop=False)
+    if len(X):
+        probability, contributions_then = model.predict_and_explain(X)
+        then.loc[X.index, "risk"] = probability
+        if getattr(tiers, "by", "risk") == "risk_within_horizon":
+            then.loc[X.index, "risk_within_horizon"] = horizon_risk(model, X, probability)
+    then["risk"] = then["risk"].astype(float).round(4)
+    then["risk_within_horizon"] = np.minimum(
+        then["risk_within_horizon"].astype(float).round(4), then["risk"]
+    )
+    then["tier"] = tiers_of(then.reset_index(drop=True), tiers).to_numpy()
+    by_client = out["client_id"]
+    risk_then = by_client.map(then["risk"])
+    out["risk_change"] = (out["risk"] - risk_then).round(4)
+    out["tier_since"] = by_client.map(then["tier"]).fillna("").where(risk_then.notna(), "")
+    reason = pd.Series("", index=out.index, dtype=object)
+    scored_now = out["risk"].notna()
+    reason[scored_now & risk_then.isna()] = NEW_CLIENT.format(date=label)
+    both = [c for c in now.risk.index[now.risk.notna()] if c in X.index]
+    if both:
+        then_rows = then_examples.loc[both].join(model.history.transform(X.loc[both]))
+        then_rows["ctx_history_prior"] = model.history.prior_
+        now_rows = now.examples.loc[both]
+        words = change_reasons(
+            then_rows,
+            now_rows,
+            contributions_then.loc[both],
+            now.contributions.loc[both],
+            out.set_index("client_id")["risk_change"].loc[both],
+            settings,
+            since,
+        )
+        reason.loc[scored_now & risk_then.notna()] = by_client[scored_now & risk_then.notna()].map(
+            words
+        )
+    out["change_reason"] = reason.fillna("")
+    return out
+
+
+def change_summary(risk_list: pd.DataFrame, risen_by: float) -> dict[str, int]:
+    """How many clients are new to high, risen by ``risen_by`` or more, left high, and new.
+
+    ``risk_list`` is a risk list with ``SINCE_COLUMNS``; new clients are scored now and
+    were not in the caseload then (no ``risk_change``).
+    """
+    scored = risk_list["scored"].astype(bool)
+    change = pd.to_numeric(risk_list["risk_change"], errors="coerce")
+    tier, then = risk_list["risk_tier"].fillna(""), risk_list["tier_since"].fillna("")
+    return {
+        "new_high": int((scored & tier.eq("high") & then.ne("high")).sum()),
+        "risen": int((scored & (change >= risen_by - 1e-9)).sum()),
+        "left_high": int((scored & then.eq("high") & tier.ne("high")).sum()),
+        "new": int((scored & change.isna()).sum()),
+    }

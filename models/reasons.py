@@ -4,6 +4,23 @@ Reasons are written in the client's own values ("Bond rating fell from 4.2 to 3.
 between sessions 2 and 3", "2 no-shows in the first 4 appointments") for clinical leads
 who are not data scientists: no log-odds, no feature names (EVIDENCE.md, user ask 4).
 Session numbers count attended sessions, as a clinician counts them.
+
+Which facts become reasons:
+
+- Signals first. The reasons are the client's own signals only: attendance, alliance
+  ratings and outcome ratings, whatever raises the client's risk most.
+- Context on its own line. What a clinical lead cannot change (age, planned course,
+  site, program, gender, concern, referral source, the therapist's and the site's past
+  dropout rates, and the bookkeeping of how far into the course the client is) is never
+  a reason. When it raises risk it is listed after the reasons, at most three items, on
+  one line: "Context: planned course of 30 sessions; referral source: court".
+- Merged topics. Facts that say the same thing are one reason: the attendance record,
+  the time since the last attended session, each alliance scale, the ORS ratings and the
+  overall alliance level are one topic each. A topic gives at most one reason, ranked
+  by all its facts together and worded by its strongest fact. For a client who has not
+  attended a session yet, the attendance record and the time since are one topic. Counts
+  of missed appointments read together: "2 no-shows and 1 late cancellation in the first
+  6 appointments".
 """
 
 from __future__ import annotations
@@ -23,6 +40,57 @@ from features.schema import (
 )
 
 Template = Callable[[dict], str]
+
+# what the lead cannot change: who the client is, where and with whom they are seen, and
+# how far into the course they are; never a reason, only the context line
+CONTEXT_FEATURES: frozenset[str] = frozenset(
+    name for name, family in FEATURE_FAMILIES.items() if family in ("intake", "history")
+) | {"appointments", "days_in_treatment", "plan_progress"}
+MAX_CONTEXT_ITEMS = 3
+
+ATTENDANCE_RECORD = "attendance record"
+RECENCY = "recency"
+_RECORD = (
+    "attendance_rate",
+    "no_shows",
+    "late_cancels",
+    "cancellations",
+    "missed_first_appointment",
+)
+_RECENCY = ("misses_since_last_attended", "days_since_last_attended", "longest_gap_days")
+# the record's features worded from all its counts together
+_RECORD_COUNTS = ("attendance_rate", "no_shows", "late_cancels", "cancellations")
+_COUNT_WORDS = (
+    ("no_shows", "no-show"),
+    ("late_cancels", "late cancellation"),
+    ("cancellations", "cancellation"),
+)
+
+
+def is_signal(name: str) -> bool:
+    """Whether a feature is one of the client's own signals, so may be a reason."""
+    return name in FEATURE_FAMILIES and name not in CONTEXT_FEATURES
+
+
+def _topic(name: str) -> str:
+    if name in _RECORD:
+        return ATTENDANCE_RECORD
+    if name in _RECENCY:
+        return RECENCY
+    if name in ("alliance_level", "low_alliance_x_misses"):
+        return "overall alliance"
+    for scale in ("wai_bond", "wai_goal", "wai_task"):
+        if name.startswith(f"{scale}_"):
+            return SCALE_LABELS[scale]
+    if name.startswith("srs_"):
+        return "SRS"
+    if name.startswith("ors_"):
+        return "ORS"
+    return name  # a signal not grouped yet is a topic of its own
+
+
+# each signal's topic: facts of one topic repeat one another, so give one reason at most
+TOPICS: dict[str, str] = {name: _topic(name) for name in FEATURE_NAMES if is_signal(name)}
 
 
 def _num(x: float, digits: int = 1) -> str:
@@ -334,11 +402,14 @@ def something_happened(examples: pd.DataFrame, names) -> np.ndarray:
 def top_reasons(
     examples: pd.DataFrame, contributions: pd.DataFrame, settings: dict, n: int = 3
 ) -> pd.DataFrame:
-    """The ``n`` features that raise each client's risk most, in words.
+    """The ``n`` strongest risk-raising signals of each client in words, and the context.
 
-    Only contributions that raise risk are reasons, and only where something happened
-    (:func:`something_happened`); a client with fewer than ``n`` such features gets
-    blanks after the last one.
+    Only contributions that raise risk count, and only where something happened
+    (:func:`something_happened`). Reasons come from signals only (:func:`is_signal`), one
+    per topic (:data:`TOPICS`): topics rank by their features' summed contribution and
+    read as their strongest feature. A client with fewer than ``n`` such topics gets
+    blanks after the last one. Context features never become a reason; the strongest
+    three that raise risk make up the ``context`` line.
 
     Parameters
     ----------
@@ -354,21 +425,129 @@ def top_reasons(
     Returns
     -------
     pandas.DataFrame
-        Columns ``reason_1`` … ``reason_n`` (empty string when none), same index.
+        Columns ``reason_1`` … ``reason_n`` (empty string when none) and ``context``
+        (``"Context: a; b"``, or empty), same index.
     """
     templates = reason_templates(settings)
-    names = np.array(contributions.columns)
-    values = np.where(something_happened(examples, names), contributions.to_numpy(), 0.0)
-    order = np.argsort(-values, axis=1, kind="stable")[:, :n]
+    names = list(contributions.columns)
+    raw = contributions.to_numpy(dtype=float)
+    positive = np.where(something_happened(examples, names) & (raw > 1e-9), raw, 0.0)
+    if "attended" in examples:
+        none_attended = examples["attended"].to_numpy(dtype=float) == 0
+    else:
+        none_attended = np.zeros(len(examples), dtype=bool)
     rows = RowReader(examples)
-    out = {}
-    for j in range(n):
-        col = []
-        for i in range(len(examples)):
-            k = order[i, j]
-            col.append(templates[names[k]](rows[i]) if values[i, k] > 1e-9 else "")
-        out[f"reason_{j + 1}"] = col
+    reasons = _signal_reasons(names, positive, none_attended, rows, templates, n)
+    out = {
+        f"reason_{j + 1}": [chosen[j] if j < len(chosen) else "" for chosen in reasons]
+        for j in range(n)
+    }
+    out["context"] = _context_lines(names, positive, rows, templates)
     return pd.DataFrame(out, index=examples.index)
+
+
+def _topic_columns(names: list[str], merge_record: bool) -> tuple[list[str], np.ndarray]:
+    """The topics and each column's topic index (-1 for context features)."""
+    topics: list[str] = []
+    index = np.full(len(names), -1)
+    for j, name in enumerate(names):
+        topic = TOPICS.get(name)
+        if topic is None:
+            continue
+        if merge_record and topic == RECENCY:
+            topic = ATTENDANCE_RECORD
+        if topic not in topics:
+            topics.append(topic)
+        index[j] = topics.index(topic)
+    return topics, index
+
+
+def _signal_reasons(
+    names: list[str],
+    positive: np.ndarray,
+    none_attended: np.ndarray,
+    rows: RowReader,
+    templates: dict[str, Template],
+    n: int,
+) -> list[list[str]]:
+    """Each row's reasons: one per topic, strongest topic first, no words twice."""
+    n_rows = len(positive)
+    # topic sums and each topic's strongest column, as read apart and with the attendance
+    # record and recency read as one (for clients who attended no session yet)
+    views = []
+    for merge in (False, True):
+        topics, index = _topic_columns(names, merge)
+        sums = np.zeros((n_rows, len(topics)))
+        best = np.full((n_rows, len(topics)), -1)
+        for k in range(len(topics)):
+            cols = np.flatnonzero(index == k)
+            sums[:, k] = positive[:, cols].sum(axis=1)
+            best[:, k] = cols[np.argmax(positive[:, cols], axis=1)]
+        views.append((topics, sums, best, np.argsort(-sums, axis=1, kind="stable")))
+    out = []
+    for i in range(n_rows):
+        topics, sums, best, order = views[int(none_attended[i])]
+        chosen: list[str] = []
+        for k in order[i]:
+            if len(chosen) == n or sums[i, k] <= 1e-9:
+                break
+            name = names[best[i, k]]
+            if topics[k] == ATTENDANCE_RECORD:
+                words = _record_words(name, rows[i], templates)
+            else:
+                words = templates[name](rows[i])
+            if words not in chosen:
+                chosen.append(words)
+        out.append(chosen)
+    return out
+
+
+def _record_words(name: str, r, templates: dict[str, Template]) -> str:
+    """The attendance record in one line, from all its counts together where it can."""
+    none_attended = _int(r["attended"]) == 0
+    counted = name in _RECORD_COUNTS or (none_attended and name == "misses_since_last_attended")
+    counts = [_plural(_int(r[col]), word) for col, word in _COUNT_WORDS if _int(r[col]) > 0]
+    if not counted or not counts:
+        return templates[name](r)
+    appointments = _plural(_int(r["appointments"]), "appointment")
+    if none_attended:
+        return f"No session attended yet: {_and_join(counts)} in {appointments}"
+    return f"{_and_join(counts)} in the first {appointments}"
+
+
+def _context_lines(
+    names: list[str], positive: np.ndarray, rows: RowReader, templates: dict[str, Template]
+) -> list[str]:
+    """Each row's context line: the strongest risk-raising context items, at most three."""
+    cols = np.array([j for j, name in enumerate(names) if name in CONTEXT_FEATURES], dtype=int)
+    values = positive[:, cols]
+    order = np.argsort(-values, axis=1, kind="stable")
+    out = []
+    for i in range(len(values)):
+        items: list[str] = []
+        for k in order[i]:
+            if len(items) == MAX_CONTEXT_ITEMS or values[i, k] <= 1e-9:
+                break
+            words = _lower_first(templates[names[cols[k]]](rows[i]))
+            if words not in items:
+                items.append(words)
+        out.append(f"Context: {'; '.join(items)}" if items else "")
+    return out
+
+
+def _lower_first(text: str) -> str:
+    """Words to follow others in a line: first letter lower-cased, acronyms (SRS) kept."""
+    first = text.split(" ", 1)[0]
+    if len(first) > 1 and first[1].isupper():
+        return text
+    return text[:1].lower() + text[1:]
+
+
+def _and_join(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 class RowReader:

@@ -39,13 +39,15 @@ def assign_capacity_tiers(
 
 
 def tiers_of(risk_list: pd.DataFrame, tiers: TiersConfig) -> pd.Series:
-    """The tier of each row of a risk list (``risk``, ``site``, ``client_id``) by ``tiers``."""
+    """The tier of each row of a risk list (``site``, ``client_id`` and the column the rule
+    reads, ``tiers.by``: ``risk`` or ``risk_within_horizon``) by ``tiers``."""
+    by = getattr(tiers, "by", "risk")
     if tiers.rule == "capacity":
         return assign_capacity_tiers(
-            risk_list["risk"],
+            risk_list[by],
             risk_list["site"],
             risk_list["client_id"],
             tiers.high_per_site,
             tiers.medium_per_site,
         )
-    return assign_tiers(risk_list["risk"], tiers.high, tiers.medium)
+    return assign_tiers(risk_list[by], tiers.high, tiers.medium)

@@ -360,6 +360,20 @@ def score(
     report: Annotated[
         Path | None, typer.Option("--report", help="also write an HTML page of the list")
     ] = None,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--report-dir",
+            help="also write DIR/index.html for the lead and one page per therapist",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="also score the caseload as of this earlier date and add what changed",
+        ),
+    ] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="exit 3 when any input row is rejected")
     ] = False,
@@ -378,7 +392,9 @@ def score(
             as_of=as_of,
             model_uri=model,
             strict=strict,
-            details=report is not None,  # trajectories and full explanations: the page only
+            # trajectories and full explanations: the pages only
+            details=report is not None or report_dir is not None,
+            since=since,
         )
         _report_extra_columns(outcome.extra_columns)
         _print_scoring(outcome)
@@ -387,6 +403,11 @@ def score(
 
             write_report(outcome, report)
             console.print(f"report: {report}")
+        if report_dir is not None:
+            from pipeline.reports.caseload_pages import write_report_dir
+
+            index = write_report_dir(outcome, report_dir)
+            console.print(f"pages for the lead and each therapist: {index}")
 
 
 def _print_drift(outcome) -> None:
@@ -419,6 +440,20 @@ def _print_drift(outcome) -> None:
     console.print(f"drift details: {outcome.drift_path}")
 
 
+def _print_changes(outcome) -> None:
+    since = getattr(outcome, "since", None)
+    if since is None:
+        return
+    from models.caseload import change_summary
+
+    counts = change_summary(outcome.risk_list, outcome.risen_points)
+    console.print(
+        f"since {since:%Y-%m-%d}: {counts['new_high']} new to high, {counts['risen']} risen by "
+        f"{100 * outcome.risen_points:.0f} points or more, {counts['left_high']} left high, "
+        f"{counts['new']} new clients"
+    )
+
+
 def _print_scoring(outcome, top: int = 0) -> None:
     rl = outcome.risk_list
     counts = rl["risk_tier"].value_counts()
@@ -428,6 +463,7 @@ def _print_scoring(outcome, top: int = 0) -> None:
         f"low {counts.get('low', 0)}, not scored {int((~rl['scored']).sum())}"
     )
     console.print(f"risk list: {outcome.out_path}")
+    _print_changes(outcome)
     _print_drift(outcome)
     if outcome.n_rejected_rows:
         console.print(f"{outcome.n_rejected_rows} rejected input rows: see {outcome.rejected_path}")
@@ -465,6 +501,7 @@ def demo(
         _print_scoring(result.score, top=10)
         console.print(
             f"metrics: {result.metrics_path}\nrisk list page: {result.report_path}\n"
+            f"pages for the lead and each therapist: {result.pages_path}\n"
             f"evaluation report: {result.evaluation_path}"
             + (f"\nscreenshot: {result.screenshot_path}" if result.screenshot_path else "")
         )

@@ -37,6 +37,11 @@ class ScoreOutcome:
     # the batch against the model's training summary (None: the model has no summary)
     drift: DriftReport | None = None
     drift_path: Path | None = None
+    # with --since: the earlier date the changes are measured from, and the rise in risk
+    # the page calls "risen"
+    since: pd.Timestamp | None = None
+    risen_points: float = 0.10
+    horizon_days: int | None = None
 
 
 def default_as_of(sessions: pd.DataFrame, sessions_file: str, today=None) -> pd.Timestamp:
@@ -62,6 +67,23 @@ def default_as_of(sessions: pd.DataFrame, sessions_file: str, today=None) -> pd.
             "date. Fix: correct that date, or pass --as-of YYYY-MM-DD to score as of a date."
         )
     return latest
+
+
+def since_date(text: str, as_of: pd.Timestamp) -> pd.Timestamp:
+    """The ``--since`` date, which must lie before the as-of date.
+
+    Raises
+    ------
+    InputError
+        Not a date, or not before ``as_of``, with the fix.
+    """
+    since = parse_as_of(text, "--since")
+    if since >= as_of:
+        raise InputError(
+            f"--since {since:%Y-%m-%d} is not before the as-of date {as_of:%Y-%m-%d}. "
+            "Fix: pass an earlier --since (e.g. a week before), or a later --as-of."
+        )
+    return since
 
 
 def rejected_path_for(out: Path) -> Path:
@@ -93,12 +115,14 @@ def run_scoring(
     model_uri: str | None = None,
     strict: bool = False,
     details: bool = True,
+    since: str | None = None,
 ) -> ScoreOutcome:
     """Read, validate, score and write the risk list and its rejection report.
 
     ``details`` also builds each scored client's trajectory and full explanation, which
     only the HTML page shows (``ScoreOutcome.details``); a batch job without a page
-    passes False and saves most of the time per client.
+    passes False and saves most of the time per client. ``since`` (a date before the
+    as-of date) also scores the caseload as it stood then and adds what changed.
 
     Raises
     ------
@@ -138,8 +162,15 @@ def run_scoring(
         as_of_ts = default_as_of(tables.sessions, Path(sessions_path).name)
     else:
         as_of_ts = parse_as_of(as_of, "--as-of")
+    since_ts = None if since is None else since_date(since, as_of_ts)
     caseload = score_caseload(
-        tables, loaded, as_of_ts, config.scoring.tiers, details=details, drift=config.drift
+        tables,
+        loaded,
+        as_of_ts,
+        config.scoring.tiers,
+        details=details,
+        drift=config.drift,
+        since=since_ts,
     )
     risk_list = caseload.risk_list
     write_table(risk_list, out)
@@ -155,9 +186,12 @@ def run_scoring(
         model_version=loaded.version_label,
         extra_columns=tables.extra_columns,
         details=caseload.details,
-        tier_rule=config.scoring.tiers.describe(),
+        tier_rule=config.scoring.tiers.describe(loaded.model.settings.horizon_days),
         drift=caseload.drift,
         drift_path=drift_file,
+        since=since_ts,
+        risen_points=config.scoring.risen_by,
+        horizon_days=loaded.model.settings.horizon_days,
         scales={
             "wai": [instruments.wai.min, instruments.wai.max],
             "srs": [instruments.srs.total_min, instruments.srs.total_max],

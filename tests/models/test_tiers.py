@@ -43,3 +43,28 @@ def test_the_rule_of_the_config_is_applied():
     by_capacity = tiers_of(rows, TiersConfig(rule="capacity", high_per_site=0, medium_per_site=2))
     assert by_probability.tolist() == ["high", "low", "low"]
     assert by_capacity.tolist() == ["medium", "medium", "low"]
+
+
+def test_the_tier_rule_can_read_the_risk_within_the_horizon():
+    frame = pd.DataFrame(
+        {
+            "client_id": ["a", "b", "c"],
+            "site": ["n", "n", "n"],
+            "risk": [0.9, 0.5, 0.3],
+            "risk_within_horizon": [0.1, 0.45, 0.25],
+        }
+    )
+    soon = TiersConfig(by="risk_within_horizon", high=0.4, medium=0.2)
+    assert tiers_of(frame, soon).tolist() == ["low", "high", "medium"]
+    assert tiers_of(frame, TiersConfig(high=0.4, medium=0.2)).tolist() == ["high", "high", "medium"]
+    capacity = TiersConfig(
+        by="risk_within_horizon", rule="capacity", high_per_site=1, medium_per_site=1
+    )
+    assert tiers_of(frame, capacity).tolist() == ["low", "high", "medium"]
+    assert soon.describe(60) == (
+        "High: risk of dropout within 60 days of 40% or more; medium: 20% or more; "
+        "low: below (probability thresholds from config)."
+    )
+    assert capacity.describe(60).startswith(
+        "High: the 1 highest risks of dropout within 60 days at each site"
+    )
