@@ -359,18 +359,41 @@ def with_changes(
     return out
 
 
-def change_summary(risk_list: pd.DataFrame, risen_by: float) -> dict[str, int]:
-    """How many clients are new to high, risen by ``risen_by`` or more, left high, and new.
+def change_groups(risk_list: pd.DataFrame, risen_by: float) -> pd.DataFrame:
+    """Which clients of a risk list with ``SINCE_COLUMNS`` fall in each "What changed" group.
 
-    ``risk_list`` is a risk list with ``SINCE_COLUMNS``; new clients are scored now and
-    were not in the caseload then (no ``risk_change``).
+    One boolean column per group, rows as in ``risk_list``:
+
+    - ``to-high``: high now and not high on the since date (new clients included);
+    - ``risen``: scored now with ``risk_change`` of at least ``risen_by``;
+    - ``left-high``: high on the since date and not high now (lower, or not scored now);
+    - ``new``: scored now with no risk then (not in the caseload on the since date).
+
+    ``scored`` may be booleans or the text a CSV reader gives ("true"/"false").
     """
-    scored = risk_list["scored"].astype(bool)
+    scored = risk_list["scored"]
+    if not pd.api.types.is_bool_dtype(scored.dtype):
+        scored = scored.astype(str).str.strip().str.lower().isin(["true", "1"])
+    tier = risk_list["risk_tier"].astype("string").fillna("").where(scored, "")
+    then = risk_list["tier_since"].astype("string").fillna("")
     change = pd.to_numeric(risk_list["risk_change"], errors="coerce")
-    tier, then = risk_list["risk_tier"].fillna(""), risk_list["tier_since"].fillna("")
+    return pd.DataFrame(
+        {
+            "to-high": tier.eq("high") & then.ne("high"),
+            "risen": scored & (change >= risen_by - 1e-9).fillna(False),
+            "left-high": then.eq("high") & tier.ne("high"),
+            "new": scored & change.isna(),
+        },
+        index=risk_list.index,
+    ).astype(bool)
+
+
+def change_summary(risk_list: pd.DataFrame, risen_by: float) -> dict[str, int]:
+    """How many clients are in each group of :func:`change_groups`."""
+    groups = change_groups(risk_list, risen_by)
     return {
-        "new_high": int((scored & tier.eq("high") & then.ne("high")).sum()),
-        "risen": int((scored & (change >= risen_by - 1e-9)).sum()),
-        "left_high": int((scored & then.eq("high") & tier.ne("high")).sum()),
-        "new": int((scored & change.isna()).sum()),
+        "new_high": int(groups["to-high"].sum()),
+        "risen": int(groups["risen"].sum()),
+        "left_high": int(groups["left-high"].sum()),
+        "new": int(groups["new"].sum()),
     }

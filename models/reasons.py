@@ -38,6 +38,7 @@ from features.schema import (
     MONOTONE_DIRECTIONS,
     SCALE_LABELS,
 )
+from models.row_reader import RowReader
 
 Template = Callable[[dict], str]
 
@@ -454,7 +455,8 @@ def _topic_columns(names: list[str], merge_record: bool) -> tuple[list[str], np.
         topic = TOPICS.get(name)
         if topic is None:
             continue
-        if merge_record and topic == RECENCY:
+        if merge_record:
+            # no session attended: no rating either, so every signal says that one fact
             topic = ATTENDANCE_RECORD
         if topic not in topics:
             topics.append(topic)
@@ -507,11 +509,17 @@ def _record_words(name: str, r, templates: dict[str, Template]) -> str:
     none_attended = _int(r["attended"]) == 0
     counted = name in _RECORD_COUNTS or (none_attended and name == "misses_since_last_attended")
     counts = [_plural(_int(r[col]), word) for col, word in _COUNT_WORDS if _int(r[col]) > 0]
-    if not counted or not counts:
-        return templates[name](r)
     appointments = _plural(_int(r["appointments"]), "appointment")
     if none_attended:
-        return f"No session attended yet: {_and_join(counts)} in {appointments}"
+        days = r.get("days_since_last_attended")
+        head = (
+            "No session attended yet"
+            if _missing(days)
+            else f"No session attended in the {_plural(_int(days), 'day')} since intake"
+        )
+        return f"{head}: {_and_join(counts)} in {appointments}" if counts else head
+    if not counted or not counts:
+        return templates[name](r)
     return f"{_and_join(counts)} in the first {appointments}"
 
 
@@ -528,7 +536,10 @@ def _context_lines(
         for k in order[i]:
             if len(items) == MAX_CONTEXT_ITEMS or values[i, k] <= 1e-9:
                 break
-            words = _lower_first(templates[names[cols[k]]](rows[i]))
+            name = names[cols[k]]
+            if name == "plan_progress" and _int(rows[i].get("attended", 1.0)) == 0:
+                name = "planned_sessions"  # "0 of 16 attended" repeats the first reason
+            words = _lower_first(templates[name](rows[i]))
             if words not in items:
                 items.append(words)
         out.append(f"Context: {'; '.join(items)}" if items else "")
@@ -548,48 +559,3 @@ def _and_join(items: list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return f"{', '.join(items[:-1])} and {items[-1]}"
-
-
-class RowReader:
-    """Row ``i`` of a frame as a read-only mapping, without building every row's dict.
-
-    ``frame.to_dict("records")`` boxes every value of every column; the templates read a
-    handful of values of the rows that have a reason, so the columns are taken out once
-    as arrays and a row is read on demand. Values read as ``to_dict`` gives them: floats
-    (NaN when missing), ints, and strings or None.
-    """
-
-    def __init__(self, frame: pd.DataFrame):
-        self._columns = {name: _column_values(frame[name]) for name in frame.columns}
-
-    def __getitem__(self, i: int) -> _Row:
-        return _Row(self._columns, i)
-
-    def __len__(self) -> int:
-        return len(next(iter(self._columns.values()), ()))
-
-
-class _Row:
-    __slots__ = ("_columns", "_i")
-
-    def __init__(self, columns: dict, i: int):
-        self._columns, self._i = columns, i
-
-    def __getitem__(self, name: str):
-        return self._columns[name][self._i]
-
-    def get(self, name: str, default=None):
-        column = self._columns.get(name)
-        return default if column is None else column[self._i]
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._columns
-
-
-def _column_values(column: pd.Series) -> np.ndarray:
-    if pd.api.types.is_bool_dtype(column.dtype) and not column.hasnans:
-        return column.to_numpy(dtype=bool)
-    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
-        return column.to_numpy(dtype=float, na_value=np.nan)
-    values = column.to_numpy(dtype=object)
-    return np.where(pd.isna(values), None, values)

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from configs.config import Config
 from configs.errors import InputError
 from models.training import Progress
@@ -13,6 +15,7 @@ from pipeline.commands.promote import run_promotion
 from pipeline.commands.score import ScoreOutcome, run_scoring
 from pipeline.commands.train import TrainOutcome, run_training
 from pipeline.io.output import write_text
+from pipeline.reports.caseload_pages import write_report_dir
 from pipeline.reports.risk_page import write_report, write_screenshot
 from pipeline.synthetic import write_cohort
 
@@ -26,6 +29,8 @@ class DemoResult:
     evaluation_path: Path
     # a picture of the page, when Playwright and Chromium are there (`make browser`)
     screenshot_path: Path | None = None
+    # the lead's index page; one page per therapist beside it
+    pages_path: Path | None = None
     promotion: str = ""
 
 
@@ -65,12 +70,16 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
         progress(promotion_note)
         progress("scoring the active caseload with the version just trained")
     version = trained.model_version.rsplit(" v", 1)[1]
+    # the weekly review: what changed since the week before the export
+    latest = pd.read_csv(sessions, usecols=["session_date"])["session_date"].max()
+    since = pd.Timestamp(latest) - pd.Timedelta(days=7)
     scored = run_scoring(
         clients,
         sessions,
         out / "risk_list.csv",
         config,
         model_uri=f"models:/{config.tracking.registered_model}/{version}",
+        since=f"{since:%Y-%m-%d}",
     )
     metrics = {
         "model_version": trained.model_version,
@@ -94,6 +103,7 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
     }
     metrics_path = write_text(json.dumps(metrics, indent=2), out / "metrics.json")
     report_path = write_report(scored, out / "risk.html")
+    pages_path = write_report_dir(scored, out / "pages")
     screenshot_path = write_screenshot(report_path, out / "risk.png")
     if screenshot_path is None:
         note = "note: no screenshot of the risk page (needs Playwright and chromium: make browser)"
@@ -111,4 +121,5 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
         evaluation_path=out / "evaluation" / "report.html",
         screenshot_path=screenshot_path,
         promotion=promotion_note,
+        pages_path=pages_path,
     )

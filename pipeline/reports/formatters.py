@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
@@ -189,26 +189,47 @@ def rounded(value: object, digits: int = 2) -> float | None:
 
 
 def risk_percent(risk: object) -> str:
-    """Risk as the risk page prints it: a whole percent rounded half up, ``''`` when not scored.
+    """Risk as the pages print it: a whole percent rounded down, ``''`` when not scored.
 
-    Half up on the decimal value as written in the risk list (0.435 is 44%), not on its
-    binary approximation; ``<1%`` and ``>99%`` keep a tiny or near-certain risk from
-    reading as impossible or certain.
+    Rounded down on the decimal value as written in the risk list, so a risk never reads
+    as reaching a tier threshold it does not reach (0.3996, a medium risk under a 40%
+    threshold, is 39%, not 40%); ``<1%`` and ``>99%`` keep a tiny or near-certain risk
+    from reading as impossible or certain.
 
     Examples
     --------
-    >>> risk_percent(0.435), risk_percent(0.0049), risk_percent(0.9951), risk_percent(None)
-    ('44%', '<1%', '>99%', '')
+    >>> risk_percent(0.435), risk_percent(0.3996), risk_percent(0.0049), risk_percent(None)
+    ('43%', '39%', '<1%', '')
     """
     if risk is None or (isinstance(risk, float) and math.isnan(risk)) or pd.isna(risk):
         return ""
     value = Decimal(str(float(risk)))  # type: ignore[arg-type]
-    whole = int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    whole = int((value * 100).quantize(Decimal(1), rounding=ROUND_FLOOR))
     if whole == 0 and value > 0:
         return "<1%"
-    if whole == 100 and value < 1:
+    if whole == 99 and value > Decimal("0.99"):
         return ">99%"
     return f"{whole}%"
+
+
+def points_change(change: object) -> str:
+    """A change in risk in whole percentage points, rounded half up: ``+12 pts``, ``−3 pts``.
+
+    ``''`` when the change is missing; a change that rounds to nothing is ``0 pts``. The
+    minus sign is U+2212, as the page writes it.
+
+    Examples
+    --------
+    >>> points_change(0.1249), points_change(-0.03), points_change(0.004), points_change(None)
+    ('+12 pts', '−3 pts', '0 pts', '')
+    """
+    x = finite(change)
+    if x is None:
+        return ""
+    whole = int((Decimal(str(x)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if whole == 0:
+        return "0 pts"
+    return f"+{whole} pts" if whole > 0 else f"\u2212{-whole} pts"
 
 
 # the names the templates use: ``{{ share|pct }}``, ``{{ row|with_ci("auroc") }}``
@@ -219,4 +240,5 @@ FILTERS = {
     "with_ci": with_ci,
     "significant": significant,
     "risk_percent": risk_percent,
+    "points_change": points_change,
 }

@@ -179,22 +179,36 @@ def test_no_session_attended_is_one_merged_attendance_reason(config):
         missed_first_appointment=0.2,
     )
     reasons = top_reasons(example, contributions, _settings(config)).iloc[0]
-    assert reasons["reason_1"] == "No session attended yet: 4 no-shows in 4 appointments"
+    assert reasons["reason_1"] == (
+        "No session attended in the 28 days since intake: 4 no-shows in 4 appointments"
+    )
     assert reasons["reason_2"] == ""
-    assert reasons["context"] == "Context: 0 of 16 planned sessions attended"
+    # "0 of 16 planned sessions attended" would repeat the reason: the plan is context
+    assert reasons["context"] == "Context: planned course of 16 sessions"
+
+
+def test_no_session_attended_means_no_rating_either_so_one_reason(config):
+    example = _examples(config, ["no_show", "no_show"])
+    contributions = _contrib(
+        wai_bond_last=0.9, wai_task_last=0.8, srs_total_last=0.7, days_since_last_attended=0.2
+    )
+    reasons = top_reasons(example, contributions, _settings(config)).iloc[0]
+    assert reasons["reason_1"].startswith("No session attended in the ")
+    assert reasons["reason_1"].endswith(": 2 no-shows in 2 appointments")
+    assert reasons["reason_2"] == "" and reasons["reason_3"] == ""
 
 
 def test_no_session_attended_counts_every_kind_of_miss(config):
     example = _examples(config, ["no_show", "late_cancel", "no_show", "no_show"])
     reasons = top_reasons(example, _contrib(attendance_rate=0.5), _settings(config)).iloc[0]
     assert reasons["reason_1"] == (
-        "No session attended yet: 3 no-shows and 1 late cancellation in 4 appointments"
+        "No session attended in the 28 days since intake: 3 no-shows and 1 late cancellation in 4 appointments"
     )
-    # the time since intake words it when it is the strongest
+    # the same one line whichever of the merged features is the strongest
     since = top_reasons(
         example, _contrib(days_since_last_attended=0.5, no_shows=0.1), _settings(config)
     )
-    assert since.iloc[0]["reason_1"] == "No session attended in the 28 days since intake"
+    assert since.iloc[0]["reason_1"] == reasons["reason_1"]
     assert since.iloc[0]["reason_2"] == ""
 
 
@@ -279,9 +293,9 @@ def test_many_clients_at_once_keep_their_own_reasons(config):
     contributions = pd.concat([_contrib(no_shows=0.4, age=0.1)] * 3, ignore_index=True)
     reasons = top_reasons(examples, contributions, _settings(config))
     assert list(reasons["reason_1"]) == [
-        "No session attended yet: 4 no-shows in 4 appointments",
+        "No session attended in the 28 days since intake: 4 no-shows in 4 appointments",
         "1 no-show in the first 3 appointments",
-        "No session attended yet: 4 no-shows in 4 appointments",
+        "No session attended in the 28 days since intake: 4 no-shows in 4 appointments",
     ]
     assert list(reasons["context"]) == ["Context: age 30 at intake"] * 3
 

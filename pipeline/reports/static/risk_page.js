@@ -4,6 +4,8 @@ var DATA = JSON.parse(document.getElementById("data").textContent);
 var ROWS = DATA.rows, DETAILS = DATA.details, SCALES = DATA.scales;
 var N = ROWS.length;
 var TIERS = DATA.tiers;  // each tier's [label, icon, sort order]
+// with a since date: {since, groups: {key: [row index, ...]}} for the "What changed" view
+var CHANGES = DATA.changes || null;
 var STATUS = {attended: ["✓", "attended"], no_show: ["✗", "no-show"],
   late_cancel: ["L", "late cancel"], cancelled: ["C", "cancelled"]};
 var SERIES = [
@@ -27,6 +29,13 @@ function tierBadge(t) {
 }
 function fmt(x, digits) { return x == null ? "–" : Number(x).toFixed(digits); }
 
+// "then → now", read as "then to now"
+var TO = "<span aria-hidden='true'> → </span><span class='sr'> to </span>";
+function changeText(r) {
+  return r.new ? "<span class='new'>new</span>" : esc(r.chgtxt);
+}
+function context(r) { return r.ctx ? "<p class='ctx'>" + esc(r.ctx) + "</p>" : ""; }
+
 // ---------------------------------------------------------------- table rows, built once
 var tbody = document.querySelector("#risk-table tbody");
 function rowHtml(r, i) {
@@ -36,12 +45,16 @@ function rowHtml(r, i) {
       "%'></span></span>"
     : "<span class='why'>not scored</span>";
   var reasons = r.scored
-    ? "<ol>" + r.reasons.map(function (x) { return "<li>" + esc(x) + "</li>"; }).join("") + "</ol>"
+    ? "<ol>" + r.reasons.map(function (x) { return "<li>" + esc(x) + "</li>"; }).join("") + "</ol>" +
+      context(r)
     : "<span class='why'>Not scored: " + esc(r.why) + "</span>";
+  var change = CHANGES
+    ? "<td class='num chg' title='" + esc(r.cr) + "'>" + changeText(r) + "</td>" : "";
   return "<tr tabindex='0' data-i='" + i + "'><td class='num'>" + r.rank + "</td>" +
     "<th scope='row' class='client'>" + esc(r.id) + "</th><td>" + esc(r.th) + "</td><td>" +
-    esc(r.site) + "</td><td class='risk'>" + risk + "</td><td>" + tierBadge(r.tier) +
-    "</td><td class='reasons'>" + reasons + "</td><td class='num'>" + r.n + "</td><td>" +
+    esc(r.site) + "</td><td class='risk'>" + risk + "</td><td class='num soon'>" +
+    esc(r.soonpct) + "</td><td>" + tierBadge(r.tier) + "</td>" + change +
+    "<td class='reasons'>" + reasons + "</td><td class='num'>" + r.n + "</td><td>" +
     (r.last ? esc(r.last) : "<span class='why'>none yet</span>") + "</td></tr>";
 }
 for (var i = 0; i < N; i++) {
@@ -77,15 +90,17 @@ function fillSelect(select, values, blankLabel) {
   });
   select.insertAdjacentHTML("beforeend", html);
 }
+// one therapist's page has no therapist filter
 var fTherapist = $("f-therapist"), fSite = $("f-site"), fTier = $("f-tier"),
   fSearch = $("f-search");
-fillSelect(fTherapist, uniqueSorted("th"), "(no therapist)");
+if (fTherapist) fillSelect(fTherapist, uniqueSorted("th"), "(no therapist)");
 fillSelect(fSite, uniqueSorted("site"), "(no site)");
 
 var SORT_KEYS = {
   rank: function (r) { return r.rank; }, id: function (r) { return r.id; },
   th: function (r) { return r.th; }, site: function (r) { return r.site; },
-  risk: function (r) { return r.risk; }, tier: function (r) { return r.tierOrder; },
+  risk: function (r) { return r.risk; }, soon: function (r) { return r.soon; },
+  chg: function (r) { return r.chg; }, tier: function (r) { return r.tierOrder; },
   reasons: function (r) { return r.firstReason; }, n: function (r) { return r.n; },
   last: function (r) { return r.last; }};
 var sortKey = "rank", sortDir = 1;
@@ -116,7 +131,7 @@ function matches(r, th, site, tier, q) {
     (q === "" || r.idLower.indexOf(q) !== -1);
 }
 function render() {
-  var th = fTherapist.selectedIndex > 0 ? fTherapist.value : null;
+  var th = fTherapist && fTherapist.selectedIndex > 0 ? fTherapist.value : null;
   var site = fSite.selectedIndex > 0 ? fSite.value : null;
   var tier = fTier.value || null;
   var q = fSearch.value.trim().toLowerCase();
@@ -168,37 +183,42 @@ heads.forEach(function (head) {
     render();
   });
 });
-[fTherapist, fSite, fTier].forEach(function (s) { s.addEventListener("change", render); });
+[fTherapist, fSite, fTier].forEach(function (s) { if (s) s.addEventListener("change", render); });
 var searchTimer = null;
 fSearch.addEventListener("input", function () {
   clearTimeout(searchTimer);
   searchTimer = setTimeout(render, 120);
 });
 $("f-clear").addEventListener("click", function () {
-  fTherapist.selectedIndex = 0; fSite.selectedIndex = 0; fTier.selectedIndex = 0;
+  if (fTherapist) fTherapist.selectedIndex = 0;
+  fSite.selectedIndex = 0; fTier.selectedIndex = 0;
   fSearch.value = "";
   render();
 });
 
 // ---------------------------------------------------------------- keyboard on rows
-tbody.addEventListener("click", function (e) {
-  var tr = e.target.closest("tr");
-  if (tr) openDetail(+tr.getAttribute("data-i"));
-});
-tbody.addEventListener("keydown", function (e) {
-  var tr = e.target.closest("tr");
-  if (!tr || e.target !== tr) return;
-  if (e.key === "Enter" || e.key === " ") {
-    e.preventDefault();
-    openDetail(+tr.getAttribute("data-i"));
-  } else if (e.key === "ArrowDown") {
-    e.preventDefault();
-    if (!tr.nextElementSibling) more(PAGE);
-    if (tr.nextElementSibling) tr.nextElementSibling.focus();
-  } else if (e.key === "ArrowUp" && tr.previousElementSibling) {
-    e.preventDefault(); tr.previousElementSibling.focus();
-  }
-});
+// rows with data-i open the client's detail (click, Enter or Space); arrows move between rows
+function rowsOpenDetail(body, atEnd) {
+  body.addEventListener("click", function (e) {
+    var tr = e.target.closest("tr[data-i]");
+    if (tr) openDetail(+tr.getAttribute("data-i"), tr);
+  });
+  body.addEventListener("keydown", function (e) {
+    var tr = e.target.closest("tr[data-i]");
+    if (!tr || e.target !== tr) return;
+    if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      openDetail(+tr.getAttribute("data-i"), tr);
+    } else if (e.key === "ArrowDown") {
+      e.preventDefault();
+      if (!tr.nextElementSibling && atEnd) atEnd();
+      if (tr.nextElementSibling) tr.nextElementSibling.focus();
+    } else if (e.key === "ArrowUp" && tr.previousElementSibling) {
+      e.preventDefault(); tr.previousElementSibling.focus();
+    }
+  });
+}
+rowsOpenDetail(tbody, function () { more(PAGE); });
 
 // ---------------------------------------------------------------- the detail dialog
 var dialog = $("detail"), lastRow = null;
@@ -359,16 +379,26 @@ function explanation(items) {
     (zero ? "<h4>Little or no effect</h4>" + zero : "");
 }
 
-function openDetail(i) {
+var HORIZON = document.getElementById("risk-table").getAttribute("data-horizon");
+function changeFacts(r) {
+  if (!CHANGES || (!r.scored && !r.was)) return "";
+  var tiers = r.new ? "new to the caseload" : tierBadge(r.was) + TO + tierBadge(r.tier);
+  var risk = r.new || !r.thenpct ? "" :
+    ", risk " + esc(r.thenpct) + TO + esc(r.pct) + " (" + esc(r.chgtxt) + ")";
+  return "<p class='change'><strong>Since " + esc(CHANGES.since) + ":</strong> " + tiers + risk +
+    (r.cr ? ". " + esc(r.cr) : "") + "</p>";
+}
+function openDetail(i, origin) {
   var r = ROWS[i], d = DETAILS[i];
-  lastRow = built([i])[0];
+  lastRow = origin || built([i])[0];
   $("detail-title").textContent = "Client " + r.id;
   var facts = "<ul class='facts'><li>Risk <strong>" + (r.scored ? esc(r.pct) : "not scored") +
-    "</strong></li><li>" + tierBadge(r.tier) + "</li><li>Rank " + r.rank + " of " + N +
+    "</strong></li>" + (r.soonpct ? "<li>" + esc(HORIZON) + " <strong>" + esc(r.soonpct) +
+    "</strong></li>" : "") + "<li>" + tierBadge(r.tier) + "</li><li>Rank " + r.rank + " of " + N +
     "</li><li>Therapist <strong>" + esc(r.th) + "</strong></li>" +
     (r.site ? "<li>Site <strong>" + esc(r.site) + "</strong></li>" : "") +
     "<li>" + r.n + " sessions attended" + (r.last ? ", last " + esc(r.last) : "") + "</li></ul>";
-  var body = facts;
+  var body = facts + context(r) + changeFacts(r);
   if (!r.scored) {
     body += "<p><strong>Not scored:</strong> " + esc(r.why) + ".</p>";
   } else if (!d) {
@@ -388,6 +418,47 @@ dialog.addEventListener("click", function (e) { if (e.target === dialog) dialog.
 dialog.addEventListener("close", function () {
   if (lastRow && lastRow.isConnected) lastRow.focus();
 });
+
+// ---------------------------------------------------------------- what changed since
+// Each group's rows are built when the view first opens; they open the same detail.
+function changeRow(i) {
+  var r = ROWS[i];
+  var tiers = (r.new ? "<span class='new'>new</span>" : tierBadge(r.was)) + TO + tierBadge(r.tier);
+  var now = r.scored ? esc(r.pct) : "<span class='why'>not scored</span>";
+  var risk = (r.new || !r.thenpct ? "<span class='why'>–</span>" : esc(r.thenpct)) + TO + now;
+  return "<tr tabindex='0' data-i='" + i + "'><th scope='row' class='client'>" + esc(r.id) +
+    "</th><td>" + esc(r.th) + "</td><td>" + esc(r.site) + "</td><td>" + tiers + "</td><td>" +
+    risk + "</td><td class='num chg'>" + changeText(r) + "</td><td class='cr'>" + esc(r.cr) +
+    "</td></tr>";
+}
+// a long group lists its first CHG_PAGE clients until the reader asks for all of them
+var CHG_PAGE = 100, changesBuilt = false;
+function groupRows(table, all) {
+  var rows = CHANGES.groups[table.getAttribute("data-group")] || [];
+  var shown = all ? rows : rows.slice(0, CHG_PAGE);
+  table.tBodies[0].innerHTML = shown.map(changeRow).join("");
+  var more = table.nextElementSibling;
+  more.hidden = shown.length === rows.length;
+  more.querySelector(".more-text").textContent = "Listed " + shown.length + " of " + rows.length + ".";
+}
+function changesView() {
+  if (!CHANGES || changesBuilt) return;
+  changesBuilt = true;
+  Array.prototype.forEach.call(document.querySelectorAll(".chg-table"), function (table) {
+    groupRows(table, false);
+  });
+}
+if (CHANGES) {
+  rowsOpenDetail($("panel-changes"), null);
+  $("panel-changes").addEventListener("click", function (e) {
+    var b = e.target.closest("button.chg-all");
+    if (!b) return;
+    var table = b.closest(".chg-group").querySelector(".chg-table");
+    groupRows(table, true);
+    var first = table.tBodies[0].rows[CHG_PAGE];
+    if (first) first.focus();
+  });
+}
 
 // ---------------------------------------------------------------- the therapist view
 function therapistView() {
@@ -411,8 +482,9 @@ function therapistView() {
       "</td><td class='num'>" + t.all + "</td><td><span class='mix' aria-hidden='true'>" + mix + "</span></td></tr>";
   }).join("");
 }
-therapistView();
-document.querySelector("#therapist-table tbody").addEventListener("click", function (e) {
+var therapistBody = document.querySelector("#therapist-table tbody");
+if (therapistBody) therapistView();
+if (therapistBody) therapistBody.addEventListener("click", function (e) {
   var b = e.target.closest("button[data-th]");
   if (!b) return;
   var th = b.getAttribute("data-th");
@@ -425,8 +497,9 @@ document.querySelector("#therapist-table tbody").addEventListener("click", funct
 });
 
 // ---------------------------------------------------------------- tabs
-var tabs = [$("tab-list"), $("tab-therapists")];
+var tabs = [$("tab-list"), $("tab-changes"), $("tab-therapists")].filter(Boolean);
 function selectTab(tab, noFocus) {
+  if (tab.id === "tab-changes") changesView();
   tabs.forEach(function (t) {
     var on = t === tab;
     t.setAttribute("aria-selected", on ? "true" : "false");

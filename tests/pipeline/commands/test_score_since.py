@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from configs.errors import InputError
 from models.caseload import RISK_LIST_COLUMNS, SINCE_COLUMNS, change_summary
 from models.changes import NEW_CLIENT
+from pipeline.cli import app
 from tests.pipeline.commands.test_score import _client, _inputs, _read_csv, _score, _weekly, _write
 
 
@@ -84,3 +86,30 @@ def test_since_must_be_before_the_as_of_date(trained, weekly, tmp_path):
     )
     with pytest.raises(InputError, match="--since 'last week' is not a date. Fix: use YYYY-MM-DD."):
         _score(trained, clients, sessions, tmp_path / "risk.csv", since="last week")
+
+
+def test_the_command_writes_the_changes_and_the_pages(trained, weekly, tmp_path):
+    (clients, sessions), _ = weekly
+    config = str(trained["root"] / "small-search.yaml")
+    base = ["score", "--clients", str(clients), "--sessions", str(sessions), "--config", config]
+    pages = tmp_path / "pages"
+    result = CliRunner().invoke(
+        app,
+        [*base, "--out", str(tmp_path / "risk.csv"), "--since", "2026-02-09",
+         "--report-dir", str(pages)],
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "since 2026-02-09:" in result.output and "1 new clients" in result.output
+    assert list(_read_csv(tmp_path / "risk.csv").columns)[-3:] == SINCE_COLUMNS
+    assert (pages / "index.html").exists()
+    assert sorted(p.name for p in pages.glob("therapist-*.html")) == [
+        "therapist-T1.html",
+        "therapist-T2.html",
+    ]
+    late = CliRunner().invoke(
+        app, [*base, "--out", str(tmp_path / "late.csv"), "--since", "2026-03-01"]
+    )
+    assert late.exit_code == 2
+    assert "--since 2026-03-01 is not before the as-of date 2026-02-23" in late.output
+    assert not (tmp_path / "late.csv").exists()

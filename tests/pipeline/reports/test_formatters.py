@@ -119,7 +119,17 @@ def test_rounded_refuses_text_and_nan():
 
 @pytest.mark.parametrize(
     "risk, shown",
-    [(0.435, "44%"), (0.4349, "43%"), (0.0049, "<1%"), (0.9951, ">99%"), (1.0, "100%"), (None, "")],
+    [
+        (0.435, "43%"),
+        (0.4349, "43%"),
+        (0.3996, "39%"),  # a medium risk under a 40% threshold never reads as 40%
+        (0.4, "40%"),
+        (0.0049, "<1%"),
+        (0.99, "99%"),
+        (0.9951, ">99%"),
+        (1.0, "100%"),
+        (None, ""),
+    ],
 )
 def test_risk_percent(risk, shown):
     assert risk_percent(risk) == shown
@@ -140,5 +150,5 @@ def test_the_formatters_are_template_filters():
         "{{ 0.435|risk_percent }}"
     )
     # the template escapes the filter's output like any other text: "<1%" stays text
-    assert template.render(row=ROW) == "27.1% 0.81 81,234 0.800 (0.750 to 0.850) 44%"
+    assert template.render(row=ROW) == "27.1% 0.81 81,234 0.800 (0.750 to 0.850) 43%"
     assert ENVIRONMENT.from_string("{{ 0.001|risk_percent }}").render() == "&lt;1%"

@@ -33,6 +33,7 @@ TEMPLATES = (
     "macros.html.j2",
     "risk_page.html.j2",
     "risk_header.html.j2",
+    "caseload_index.html.j2",
     "evaluation.html.j2",
     "evaluation_sections.html.j2",
     "model_card.html.j2",
