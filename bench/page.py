@@ -1,11 +1,13 @@
 """Benchmark: the risk list page with 5,000 clients in headless Chromium.
 
-Builds a synthetic outcome shaped like ``ScoreOutcome`` (risk list, details with about ten
-appointments and a full explanation per client), renders the page with
+Builds a synthetic outcome shaped like ``ScoreOutcome`` scored with ``--since`` (risk list
+with ``risk_within_horizon`` and the since columns, details with about ten appointments, a
+full explanation and a context line per client), renders the page with
 ``pipeline.reports.risk_page.render_report``, opens it from disk and measures the median wall time
-(ms) over repeats of: initial load until the table is ready, sort by risk, filter by a
-therapist, search by client id (including the search box's debounce) and open a client's
-detail. Each action is timed from the event to the next rendered frame.
+(ms) over repeats of: initial load until the table is ready, sort by risk, sort by the risk
+within the horizon, filter by a therapist, search by client id (including the search box's
+debounce), open a client's detail and open the What changed view. Each action is timed
+from the event to the next rendered frame.
 
 Usage: python bench/page.py [--clients N] [--repeats R] [--keep DIR]
 Writes bench/page_results.json and prints a table. Needs Playwright and Debian's chromium
@@ -100,6 +102,7 @@ def synthetic_outcome(n_clients: int = 5000, seed: int = 0, n_features: int = 25
                     }
                     for j, p in enumerate(pts)
                 ],
+                "context": "Context: planned course of 12 sessions; referral source: court",
             }
     reasons = [
         [REASONS[(i + j) % len(REASONS)].format(a=4.2, b=3.0, k=2, m=4, s=33.0) for j in range(3)]
@@ -122,11 +125,27 @@ def synthetic_outcome(n_clients: int = 5000, seed: int = 0, n_features: int = 25
             "model_version": "dropout-risk v1",
         }
     )
+    # the week's changes: a few clients new, the rest moved a little, some a lot
+    risk_list["risk_within_horizon"] = np.round(risk * rng.uniform(0.3, 0.9, n_clients), 4)
+    new = rng.random(n_clients) < 0.03
+    change = np.round(np.clip(rng.normal(0, 0.06, n_clients), -risk, None), 4)
+    then = risk - change
+    risk_list["risk_change"] = np.where(new | ~scored, np.nan, change)
+    was = np.where(then >= 0.4, "high", np.where(then >= 0.2, "medium", "low"))
+    risk_list["tier_since"] = np.where(new | ~scored, "", was)
+    risk_list["change_reason"] = np.where(
+        new,
+        "New to the caseload since 2026-03-07",
+        "Bond rating fell from 4.2 to 3.0 since 2026-03-07",
+    )
     risk_list = risk_list.sort_values(
         ["scored", "risk", "client_id"], ascending=[False, False, True]
     ).reset_index(drop=True)
     risk_list["rank"] = np.arange(1, n_clients + 1)
     return SimpleNamespace(
+        since=as_of - pd.Timedelta(days=7),
+        risen_points=0.10,
+        horizon_days=60,
         risk_list=risk_list,
         as_of=as_of,
         model_version="dropout-risk v1",
@@ -150,7 +169,16 @@ def measure(html: Path, repeats: int) -> dict[str, list[float]]:
         raise SystemExit("chromium is missing: run `make browser` first")
     url = html.resolve().as_uri()
     times: dict[str, list[float]] = {
-        k: [] for k in ("load", "sort_risk", "filter_therapist", "search", "open_detail")
+        k: []
+        for k in (
+            "load",
+            "sort_risk",
+            "sort_within_horizon",
+            "filter_therapist",
+            "search",
+            "open_detail",
+            "open_what_changed",
+        )
     }
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -166,6 +194,13 @@ def measure(html: Path, repeats: int) -> dict[str, list[float]]:
                 _timed(
                     page,
                     "async () => { document.querySelector(\"th[data-key='risk'] button\").click();"
+                    f" await {NEXT_FRAME}; }}",
+                )
+            )
+            times["sort_within_horizon"].append(
+                _timed(
+                    page,
+                    "async () => { document.querySelector(\"th[data-key='soon'] button\").click();"
                     f" await {NEXT_FRAME}; }}",
                 )
             )
@@ -198,6 +233,15 @@ def measure(html: Path, repeats: int) -> dict[str, list[float]]:
                     "async () => { const row = document.querySelector('#risk-table tbody tr');"
                     " row.focus(); row.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));"
                     f" await {NEXT_FRAME}; if (!document.getElementById('detail').open) throw new Error('closed'); }}",
+                )
+            )
+            page.keyboard.press("Escape")
+            times["open_what_changed"].append(
+                _timed(
+                    page,
+                    "async () => { document.getElementById('tab-changes').click();"
+                    f" await {NEXT_FRAME};"
+                    " if (document.getElementById('panel-changes').hidden) throw new Error('hidden'); }",
                 )
             )
         browser.close()

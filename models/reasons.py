@@ -48,6 +48,8 @@ CONTEXT_FEATURES: frozenset[str] = frozenset(
     name for name, family in FEATURE_FAMILIES.items() if family in ("intake", "history")
 ) | {"appointments", "days_in_treatment", "plan_progress"}
 MAX_CONTEXT_ITEMS = 3
+# the course plan in the context line: progress through it, or its length, never both
+_PLAN = ("plan_progress", "planned_sessions")
 
 ATTENDANCE_RECORD = "attendance record"
 RECENCY = "recency"
@@ -533,12 +535,18 @@ def _context_lines(
     out = []
     for i in range(len(values)):
         items: list[str] = []
+        plan_said = False
         for k in order[i]:
             if len(items) == MAX_CONTEXT_ITEMS or values[i, k] <= 1e-9:
                 break
             name = names[cols[k]]
-            if name == "plan_progress" and _int(rows[i].get("attended", 1.0)) == 0:
-                name = "planned_sessions"  # "0 of 16 attended" repeats the first reason
+            if name in _PLAN:
+                # "6 of 24 planned sessions attended" says the course length too: one item
+                if plan_said:
+                    continue
+                plan_said = True
+                if _int(rows[i].get("attended", 1.0)) == 0:
+                    name = "planned_sessions"  # "0 of 16 attended" repeats the first reason
             words = _lower_first(templates[name](rows[i]))
             if words not in items:
                 items.append(words)

@@ -139,10 +139,8 @@ def test_context_is_never_a_reason_but_a_line_of_its_own(config):
     assert reasons["reason_1"] == "2 no-shows in the first 5 appointments"
     assert reasons["reason_2"] == "7 days since the last attended session"
     assert reasons["reason_3"] == ""
-    assert reasons["context"] == (
-        "Context: planned course of 30 sessions; age 19 at intake; "
-        "3 of 30 planned sessions attended"
-    )
+    # the progress through the plan would say the course length again: one item
+    assert reasons["context"] == "Context: planned course of 30 sessions; age 19 at intake"
 
 
 def test_context_lists_at_most_three_items_strongest_first(config):
@@ -329,3 +327,11 @@ def test_row_reader_reads_what_to_dict_gives():
                 assert got == value
     assert rows[1].get("missing", "default") == "default"
     assert "level" in rows[0] and "missing" not in rows[0]
+
+
+def test_the_plan_is_one_context_item_not_two(config):
+    example = _examples(config, ["attended"] * 6, planned_sessions=24.0)
+    contributions = _contrib(plan_progress=0.5, planned_sessions=0.4, age=0.3)
+    context = top_reasons(example, contributions, _settings(config)).iloc[0]["context"]
+    assert context.startswith("Context: 6 of 24 planned sessions attended; ")
+    assert "planned course of 24 sessions" not in context
