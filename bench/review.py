@@ -7,9 +7,10 @@ of the export with ``--since`` a week before. Reported per clinic:
 
 * the share of scored clients whose first reason is one of their own signals
   (attendance, alliance, outcome), under the rule of the risk list
-  (``models.reasons.top_reasons``) and under the rule before it (the strongest
-  risk-raising contribution of any feature, bookkeeping and intake included), on the
-  same model and the same contributions;
+  (``models.reasons.top_reasons``: a non-blank first reason, checked against the words
+  every context feature's template gives for the client) and under the rule before it
+  (the strongest risk-raising contribution of any feature, bookkeeping and intake
+  included), on the same model and the same contributions;
 * how often the old rule's three reasons repeat a fact (two reasons of one topic,
   ``models.reasons.TOPICS``; the new rule gives one reason per topic, so only identical
   words are counted for it), the first reason's topics, and how many clients have a
@@ -127,8 +128,20 @@ def reasons_figures(scored, tables, config_path: Path) -> dict:
             by_topic[:, topic_names.index(TOPICS[name])] += positive[:, j]
     first_topic = pd.Series(np.array(topic_names, dtype=object)[by_topic.argmax(axis=1)])
     first_topic[by_topic.max(axis=1) <= 1e-9] = None
+    # an independent check of the rule: the first reason is never what a context feature's
+    # own template says of this client
+    from models.reasons import CONTEXT_FEATURES, RowReader, reason_templates
+
+    templates = reason_templates(model.feature_settings)
+    rows = RowReader(examples)
+    context_names = [c for c in names if c in CONTEXT_FEATURES]
+    first_is_context = [
+        first != "" and any(first == templates[c](rows[i]) for c in context_names)
+        for i, first in enumerate(new["reason_1"])
+    ]
     n = len(X)
     return {
+        "first_reason_context_words_share": round(float(np.mean(first_is_context)), 3),
         "scored": n,
         "first_reason_signal_share": round(float(new["reason_1"].ne("").mean()), 3),
         "first_reason_blank_share": round(float(new["reason_1"].eq("").mean()), 3),
@@ -249,7 +262,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=4000, help="episodes per clinic")
     parser.add_argument("--profiles", default=",".join(PROFILES))
-    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000])
+    parser.add_argument(
+        "--sizes", type=int, nargs="*", default=[5000, 20000], help="none: keep the last cost"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -257,7 +272,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dropout-review-"))
     names = [p for p in args.profiles.split(",") if p]
     clinics = [run_clinic(name, list(PROFILES).index(name), args.clients, work) for name in names]
-    cost = since_cost(work, clinics[0], args.sizes, args.repeats)
+    if args.sizes:
+        cost = since_cost(work, clinics[0], args.sizes, args.repeats)
+    else:
+        cost = json.loads(RESULTS.read_text(encoding="utf-8"))["since_cost"]
     results = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "python": platform.python_version(),
