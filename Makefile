@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser demo test lint format bench clean
+.PHONY: help install browser java demo test lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -26,10 +26,18 @@ browser: ## Make sure Debian's chromium is installed (page tests, demo screensho
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
 	}
 
+java: ## Make sure a Java 17+ runtime is installed (the Spark scale-out tests; Debian's headless JRE)
+	@command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || ls /usr/lib/jvm/*/bin/java >/dev/null 2>&1 || { \
+		SUDO=; \
+		if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi; \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends default-jre-headless; \
+	}
+
 demo: install browser ## Synthesise a cohort, train, score and report (writes demo-output/)
 	$(BIN)/dropout-risk demo --out demo-output
 
-test: install browser ## Run the test suite
+test: install browser java ## Run the test suite
 	$(BIN)/python -m pytest
 
 lint: install ## Check style with ruff

@@ -1,4 +1,12 @@
-"""Atomic writes: a reader never sees a half-written risk list (CONTRACT.md)."""
+"""Atomic writes: a reader never sees a half-written risk list (CONTRACT.md).
+
+Every CSV the project writes is also safe to open in a spreadsheet: a text cell that a
+spreadsheet would run as a formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return, e.g. a therapist id ``=HYPERLINK(...)`` in a clinic's export) gets a
+leading single quote, as OWASP advises for CSV injection, so it shows as the text it is.
+Numbers are never touched (a negative ``risk_change`` stays a number), and Parquet keeps
+every value as it was.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +44,34 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+# the first characters with which a spreadsheet reads a cell as a formula (OWASP)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell that would run as a formula prefixed by ``'``.
+
+    Only text columns are looked at; a column with no such cell is left as it is, and
+    ``frame`` itself is never changed.
+
+    Examples
+    --------
+    >>> neutralised(pd.DataFrame({"id": ["@SUM(1+1)", "A"], "x": [-1.5, 2.0]})).to_dict("list")
+    {'id': ["'@SUM(1+1)", 'A'], 'x': [-1.5, 2.0]}
+    """
+    changed = {}
+    for name in frame.columns:
+        column = frame[name]
+        if not (
+            pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype)
+        ):
+            continue
+        text = column.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS))
+        if text.any():
+            changed[name] = column.where(~text, "'" + column.astype(object).where(text, ""))
+    return frame.assign(**changed) if changed else frame
+
+
 # the extensions write_table knows (the commands check them before any work is done)
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -47,7 +83,8 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
         # booleans as the contract spells them (true / false), not Python's True / False
         flags = frame.select_dtypes("bool").columns
         text = frame.assign(**{c: frame[c].map({True: "true", False: "false"}) for c in flags})
-        return atomic_write(path, lambda tmp: text.to_csv(tmp, index=False))
+        safe = neutralised(text)
+        return atomic_write(path, lambda tmp: _to_csv(safe, tmp))
     if suffix in TABLE_SUFFIXES:  # .parquet or .pq
         return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
     raise InputError(
@@ -61,9 +98,20 @@ def write_text(text: str, path: Path) -> Path:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` as CSV exactly as pandas spells it (no index), atomically.
+    """Write ``frame`` as CSV as pandas spells it (no index), atomically.
 
     Unlike :func:`write_table`, booleans keep pandas' spelling (``True`` / ``False``), so
-    the file is byte for byte ``frame.to_csv(index=False)``.
+    the file is byte for byte ``frame.to_csv(index=False)`` except for text cells that
+    would run as formulas, which are :func:`neutralised`.
     """
-    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    safe = neutralised(frame)
+    return atomic_write(path, lambda tmp: _to_csv(safe, tmp))
+
+
+def _to_csv(frame: pd.DataFrame, path: Path) -> None:
+    """``frame.to_csv`` with lines ending in ``\n``, or ``\r\n`` when a text cell holds a
+    carriage return: the writer quotes only cells holding the line ending, so a lone
+    ``\r`` would otherwise end the row for every reader."""
+    texts = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    carriage = any(frame[c].map(lambda v: isinstance(v, str) and "\r" in v).any() for c in texts)
+    frame.to_csv(path, index=False, lineterminator="\r\n" if carriage else "\n")

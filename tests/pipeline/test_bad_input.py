@@ -61,6 +61,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from pipeline.io.output import FORMULA_STARTS
 from tests.contract import CLIENT_COLUMNS, REJECTED_COLUMNS, RISK_LIST_COLUMNS
 
 runner = CliRunner()
@@ -754,8 +755,17 @@ def _active_input_ids(clients: Path) -> list[str]:
     return sorted(set(ids[ids.ne("")]))
 
 
-def _expected_rejections(case: Case) -> list[tuple]:
-    return sorted((r.file, r.row, r.column, r.value) for r in case.rejected)
+def _expected_rejections(case: Case, in_csv: bool = False) -> list[tuple]:
+    """The expected rejections; ``in_csv``: values as a CSV holds them (a value that a
+    spreadsheet would run, such as ``-2``, with the leading quote that keeps it text)."""
+    return sorted(
+        (r.file, r.row, r.column, _as_csv_text(r.value) if in_csv else r.value)
+        for r in case.rejected
+    )
+
+
+def _as_csv_text(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def _n_rejected_rows(case: Case) -> int:
@@ -776,7 +786,7 @@ def _check_rejection_report(case: Case, path: Path) -> None:
     found = sorted(
         (rec.file, int(rec.row), rec.column, rec.value) for rec in report.itertuples(index=False)
     )
-    assert found == _expected_rejections(case), report.to_string()
+    assert found == _expected_rejections(case, in_csv=True), report.to_string()
     _check_reasons(
         case, {(rec.file, int(rec.row), rec.column): rec.reason for rec in report.itertuples()}
     )

@@ -417,6 +417,31 @@ def test_unicode_client_ids_survive(trained, tmp_path):
     assert sorted(pd.read_parquet(tmp_path / "risk.parquet")["client_id"]) == sorted(ids)
 
 
+def test_formulas_in_the_export_stay_text_in_the_csv_and_raw_in_parquet(trained, tmp_path):
+    hostile = {
+        "client_id": "@SUM(1+1)",
+        "therapist_id": '=HYPERLINK("http://x","click")',
+        "site": "+cmd|'/c calc'!A0",
+    }
+    clients = [_client(**hostile), _client("BAD", age="-3", therapist_id="=1+1")]
+    sessions = _weekly(hostile["client_id"], "2026-01-05", ["attended", "attended"])
+    paths = _inputs(tmp_path, clients, sessions)
+    _score(trained, *paths, tmp_path / "risk.csv")
+    _score(trained, *paths, tmp_path / "risk.parquet")
+    row = _read_csv(tmp_path / "risk.csv").iloc[0]
+    assert row["client_id"] == "'@SUM(1+1)"
+    assert row["therapist_id"] == "'" + hostile["therapist_id"]
+    assert row["site"] == "'" + hostile["site"]
+    listed = pd.read_csv(tmp_path / "risk.csv", dtype=str, keep_default_na=False)
+    assert not listed.map(lambda v: v.startswith(("=", "+", "-", "@"))).any().any()
+    # the rejection report is a CSV a lead opens too: the bad value -3 is text there
+    rejected = _read_csv(tmp_path / "risk.rejected.csv")
+    assert "'-3" in set(rejected["value"])
+    assert not rejected.map(lambda v: v.startswith(("=", "+", "-", "@"))).any().any()
+    raw = pd.read_parquet(tmp_path / "risk.parquet").set_index("client_id")
+    assert raw.loc[hostile["client_id"], "therapist_id"] == hostile["therapist_id"]
+
+
 # ---------------------------------------------------------------- unusable requests
 
 

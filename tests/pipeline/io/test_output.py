@@ -56,3 +56,41 @@ def test_write_csv_writes_the_frame_as_pandas_spells_it(tmp_path):
     assert path.read_text().splitlines()[1] == "a,True,0.25"
     assert path.stat().st_mode & 0o777 == 0o644
     assert [p.name for p in path.parent.iterdir()] == ["t.csv"]
+
+
+HOSTILE = {
+    "therapist_id": '=HYPERLINK("http://x","click")',
+    "site": "+cmd|'/c calc'!A0",
+    "client_id": "@SUM(1+1)",
+}
+
+
+@pytest.mark.parametrize("write", [write_table, write_csv])
+def test_cells_a_spreadsheet_would_run_are_written_as_text(tmp_path, write):
+    frame = pd.DataFrame(
+        {
+            **{k: [v, "plain"] for k, v in HOSTILE.items()},
+            "reason_1": ["-3 points", "\tTabbed"],
+            "note": ["\rcarriage", "fine = ok"],
+            "risk_change": [-0.1234, 0.05],
+        }
+    )
+    path = write(frame, tmp_path / "r.csv")
+    read = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert read.loc[0, "therapist_id"] == "'" + HOSTILE["therapist_id"]
+    assert read.loc[0, "site"] == "'" + HOSTILE["site"]
+    assert read.loc[0, "client_id"] == "'" + HOSTILE["client_id"]
+    assert read.loc[0, "reason_1"] == "'-3 points"
+    assert read.loc[1, "reason_1"] == "'\tTabbed"
+    assert read.loc[0, "note"] == "'\rcarriage"
+    # ordinary text and numbers, negative ones included, are as they were
+    assert read.loc[1, "therapist_id"] == "plain" and read.loc[1, "note"] == "fine = ok"
+    assert read["risk_change"].tolist() == ["-0.1234", "0.05"]
+    # the frame that was written is not changed
+    assert frame.loc[0, "client_id"] == HOSTILE["client_id"]
+
+
+def test_parquet_keeps_the_raw_values(tmp_path):
+    frame = pd.DataFrame({k: [v] for k, v in HOSTILE.items()})
+    path = write_table(frame, tmp_path / "r.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(path), frame)
