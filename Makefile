@@ -37,8 +37,8 @@ java: ## Make sure a Java 17+ runtime is installed (the Spark scale-out tests; D
 demo: install browser ## Synthesise a cohort, train, score and report (writes demo-output/)
 	$(BIN)/dropout-risk demo --out demo-output
 
-test: install browser java ## Run the test suite
-	$(BIN)/python -m pytest
+test: install browser java ## Run the test suite (it ends with the 15 slowest tests)
+	$(BIN)/python -m pytest --durations=15
 
 lint: install ## Check style with ruff
 	$(BIN)/ruff check .

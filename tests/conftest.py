@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from configs.config import load_config
+
+# what a test (or a fixture it uses) calls when it trains a real model
+TRAINS = ("run_training(", "train_models(", "run_demo(", "run_promotion(", "MAKERS[", '"train",')
+
+
+def trains(function) -> bool:
+    """Whether ``function``'s own source trains a model (see ``TRAINS``)."""
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    return any(call in source for call in TRAINS)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` every test that trains, itself or through any fixture it uses, so
+    ``-m "not slow"`` leaves none of them in."""
+    for item in items:
+        functions = [getattr(item, "function", None)]
+        for defs in item._fixtureinfo.name2fixturedefs.values():
+            functions += [d.func for d in defs]
+        if any(trains(f) for f in functions if f is not None):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -53,6 +53,9 @@ def test_keys_are_matched_after_stripping_spaces():
     a = enc.transform(pd.DataFrame({"therapist_id": ["T1"], "site": ["north"]}))
     b = enc.transform(pd.DataFrame({"therapist_id": [" T1 "], "site": ["north "]}))
     pd.testing.assert_frame_equal(a, b)
+    # and both found T1's own rate: two unmatched keys would be equal too (the prior)
+    assert a["therapist_dropout_rate"].iloc[0] == pytest.approx(enc.rates_["therapist_id"]["T1"])
+    assert a["therapist_dropout_rate"].iloc[0] != pytest.approx(enc.prior_)
 
 
 def _episodes(rows: pd.DataFrame, y: np.ndarray):

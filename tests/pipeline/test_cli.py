@@ -78,8 +78,11 @@ def test_help_lists_the_commands():
         assert command in result.output
 
 
-def test_no_arguments_shows_help():
+def test_no_arguments_shows_help_and_exits_2():
     result = _invoke()
+    # a usage error (Click's convention, and the contract's "cannot be used at all")
+    assert result.exit_code == 2, result.output
+    assert "Usage:" in result.output
     assert "synth" in result.output and "score" in result.output
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from pipeline.io.output import FORMULA_STARTS
 
 IDS = st.text(alphabet="abcXYZ09-_éü中 ", min_size=1, max_size=6)
 DATES = st.one_of(
@@ -82,4 +83,12 @@ def test_any_tables_are_scored_or_refused_and_every_active_client_is_listed(
     raw = pd.read_csv(tmp_path / "c.csv", dtype=str, keep_default_na=False)
     blank = raw["discharge_date"].str.strip().eq("") & raw["discharge_reason"].str.strip().eq("")
     active = set(raw.loc[blank, "client_id"].str.strip()) - {""}
-    assert active <= set(listed["client_id"].str.strip()), result.output
+    # an id a spreadsheet would run (e.g. "-a") is written with a leading quote
+    written = {_unquoted(cid).strip() for cid in listed["client_id"]}
+    assert active <= written, result.output
+    assert not listed["client_id"].duplicated().any(), result.output
+
+
+def _unquoted(cell: str) -> str:
+    """A CSV cell as the export had it: without the quote that keeps a formula text."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell

@@ -154,6 +154,16 @@ def test_train_then_score_round_trip_from_the_registry(trained, tmp_path):
     assert written["rank"].tolist() == list(range(1, len(written) + 1))
     # the registry's model and the in-memory one agree exactly
     assert outcome.model_version == trained["outcome"].model_version
+    from features.landmarks import build_examples
+    from pipeline.commands.inputs import load_inputs
+    from pipeline.registry.tracking import default_model_uri, load_risk_model
+
+    served = load_risk_model(default_model_uri(trained["config"]), trained["config"]).model
+    tables = load_inputs(trained["clients"], trained["sessions"], trained["config"])
+    X = model_inputs(build_examples(tables, trained["config"])[0].head(500))
+    np.testing.assert_array_equal(
+        served.predict_proba(X), trained["outcome"].result.model.predict_proba(X)
+    )
 
 
 def test_same_data_config_and_seed_give_the_same_model(trained):

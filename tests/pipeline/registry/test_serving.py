@@ -118,7 +118,8 @@ def test_the_served_model_refuses_a_tampered_model_file(trained, tmp_path):
     recorded = mlflow.MlflowClient().get_model_version_by_alias("dropout-risk", "champion")
     # the model carries the checksum that the registry recorded for its file
     assert f"{CHECKSUM_TAG}: {recorded.tags[CHECKSUM_TAG]}" in (local / "MLmodel").read_text()
-    assert mlflow.pyfunc.load_model(str(local)) is not None
+    # untouched, it loads as the champion's own model
+    assert mlflow.pyfunc.load_model(str(local)).metadata.run_id == recorded.run_id
     (skops_file,) = local.rglob(RISK_MODEL_FILE)
     skops_file.write_bytes(skops_file.read_bytes() + b"\0")
     with pytest.raises(Exception) as caught:

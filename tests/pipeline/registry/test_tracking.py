@@ -42,5 +42,7 @@ def test_a_tampered_model_file_is_refused_with_the_fix(trained):
         assert "refused" in message and "Fix: restore the artifact store" in message
     finally:
         path.write_bytes(original)
-    # restored: loads again
-    assert load_risk_model("models:/dropout-risk@champion", trained["config"]).model is not None
+    # restored: loads again, as the same version
+    restored = load_risk_model("models:/dropout-risk@champion", trained["config"])
+    assert restored.version_label == f"dropout-risk v{number}"
+    assert hasattr(restored.model, "predict_and_explain")
