@@ -301,8 +301,14 @@ def _shown(page, n: int, total: int) -> None:
 
 
 def _show_all(page) -> None:
-    if page.locator("#show-all").is_visible():
-        page.click("#show-all")
+    # the bar hides itself once every row is listed, which scrolling it into view can
+    # already do (the page lists more as it nears the end): so press it from the page,
+    # only while it is there, then wait until nothing is left to list
+    page.evaluate(
+        "() => { if (!document.getElementById('more').hidden) "
+        "document.getElementById('show-all').click(); }"
+    )
+    page.wait_for_function("() => document.getElementById('more').hidden")
 
 
 def test_rows_on_screen_are_the_risk_list_file(page, cohort):
