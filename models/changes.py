@@ -11,19 +11,18 @@ plan) changes for everyone every week and is never the change reason.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
 from features.schema import ALLIANCE_SCALES, SCALE_LABELS
-from models.reasons import RowReader, is_signal, reason_templates
+from models.reasons import RowReader, _missing, _num, _plural, is_signal, reason_templates
 
 NEW_CLIENT = "New to the caseload since {date}"
 NOTHING_CHANGED = "Nothing in the client's own signals changed since {date}"
 
-# counts: the noun of one and whether a rise is worded "N more since"
+# counts and the noun of one
 _COUNTS: dict[str, str] = {
     "no_shows": "no-show",
     "late_cancels": "late cancellation",
@@ -42,20 +41,9 @@ _LEVELS: dict[str, str] = {
 }
 
 
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
 def _int(v) -> int:
+    """A count as a whole number; 0 when missing (None too, unlike the reasons' helper)."""
     return 0 if _missing(v) else int(round(v))
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word if n == 1 else word + 's'}"
-
-
-def _num(v) -> str:
-    return "?" if _missing(v) else f"{v:.1f}"
 
 
 def _same(a, b) -> bool:
