@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from configs.config import FeaturesConfig, InstrumentsConfig
+from features.ids import among
 from features.labels import open_on
 from features.landmarks import asof_examples, model_inputs
 from features.schema import CATEGORICAL_FEATURES, MODEL_INPUTS, ROW_FEATURES
@@ -104,7 +105,7 @@ def cross_sections(
     for date in dates:
         d = pd.Timestamp(date)
         on_books = clients[open_on(clients, d)]
-        theirs = sessions[sessions["client_id"].isin(on_books["client_id"])]
+        theirs = sessions[among(sessions["client_id"], on_books["client_id"])]
         parts.append(model_inputs(asof_examples(on_books, theirs, d, instruments, features)))
     if not parts:
         return model_inputs(pd.DataFrame(columns=list(MODEL_INPUTS)))

@@ -22,6 +22,7 @@ import pandas as pd
 from configs.config import Config, FeaturesConfig, InstrumentsConfig
 from features.alliance import alliance_level, alliance_prefix, low_alliance_with_misses
 from features.attendance import attendance_prefix
+from features.ids import among
 from features.instruments import derive_scores
 from features.intake import intake_features
 from features.labels import endings_of, episode_outcomes, export_date
@@ -69,7 +70,7 @@ def appointment_prefix(
         sorted by client, date and input order.
     """
     # only the episodes asked about: appointments of other clients are not theirs to describe
-    sessions = sessions[sessions["client_id"].isin(clients["client_id"])]
+    sessions = sessions[among(sessions["client_id"], clients["client_id"])]
     scored = derive_scores(sessions, instruments)
     order_cols = ["client_id", "session_date"] + (["row"] if "row" in scored else [])
     scored = scored.sort_values(order_cols, kind="stable").reset_index(drop=True)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from configs.config import DriftConfig
 from configs.errors import InputError
+from features.ids import among
 from features.labels import active_mask
 from features.landmarks import appointment_prefix, asof_examples, model_inputs
 from features.schema import ALLIANCE_SCALES
@@ -186,7 +187,7 @@ def score_caseload(
     active = active_mask(clients)
     active_clients = clients[active.to_numpy()]
     active_ids = active_clients["client_id"]
-    sessions = tables.sessions[tables.sessions["client_id"].isin(active_ids)]
+    sessions = tables.sessions[among(tables.sessions["client_id"], active_ids)]
     examples = asof_examples(active_clients, sessions, as_of, instruments, features)
     examples = examples.set_index("client_id", drop=False)
     X = model_inputs(examples)
@@ -205,7 +206,7 @@ def score_caseload(
             points = model.probability_points(contributions, base_value)
             explained = _explanations(examples, points, settings)
             known = sessions[sessions["session_date"] <= as_of]
-            scored_clients = active_clients[active_clients["client_id"].isin(X.index)]
+            scored_clients = active_clients[among(active_clients["client_id"], X.index)]
             paths = _trajectories(scored_clients, known, instruments, features)
             detail = {
                 client: {

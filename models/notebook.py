@@ -30,6 +30,7 @@ from features.aggregates import (
     appointment_cutoffs,
     client_aggregates,
 )
+from features.ids import among
 from features.labels import episode_labels
 
 # HistGradientBoosting refuses a categorical feature with more categories than bins
@@ -109,8 +110,8 @@ class NotebookModel(BaseEstimator):
             completions (nothing to learn from).
         """
         labels = episode_labels(clients).dropna()
-        closed = clients[_among(clients["client_id"], labels.index)]
-        closed_sessions = sessions[_among(sessions["client_id"], labels.index)]
+        closed = clients[among(clients["client_id"], labels.index)]
+        closed_sessions = sessions[among(sessions["client_id"], labels.index)]
         cutoffs = appointment_cutoffs(closed_sessions, n_first=self.n_first)
         rows = client_aggregates(closed, closed_sessions, instruments, cutoffs=cutoffs)
         y = labels.reindex(rows["client_id"].to_numpy()).to_numpy(dtype=float).astype(np.int64)
@@ -196,7 +197,7 @@ class NotebookModel(BaseEstimator):
         as_of = pd.Timestamp(as_of)
         known = sessions[sessions["session_date"].dt.normalize() <= as_of.normalize()]
         ids = clients["client_id"].to_numpy()
-        ids = ids[_among(clients["client_id"], known["client_id"])]
+        ids = ids[among(clients["client_id"], known["client_id"])]
         cutoffs = pd.DataFrame({"client_id": ids, "cutoff_date": np.repeat(as_of, len(ids))})
         rows = client_aggregates(clients, known, instruments, cutoffs=cutoffs)
         return pd.Series(
@@ -221,12 +222,6 @@ class NotebookModel(BaseEstimator):
             # an unseen category (a new therapist or site) becomes missing, not an error
             X[name] = pd.Categorical(text, categories=self.categories_[name])
         return X
-
-
-def _among(values: pd.Series, ids: Any) -> np.ndarray:
-    """``values.isin(ids)`` by hashing (pandas' ``isin`` on text arrays loops in Python)."""
-    lookup = pd.Index(pd.unique(np.asarray(ids, dtype=object)))
-    return lookup.get_indexer(values.to_numpy(dtype=object)) >= 0
 
 
 def _learnt_categories(values: pd.Series) -> pd.Index:

@@ -25,6 +25,7 @@ Which facts become reasons:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -109,7 +110,8 @@ def _cut(x: float) -> str:
 
 
 def _int(x: float) -> int:
-    return int(round(x)) if x == x else 0
+    # float() first: rounding a NumPy scalar goes through NumPy and is ten times slower
+    return int(round(float(x))) if x == x else 0
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
@@ -488,21 +490,37 @@ def _signal_reasons(
             sums[:, k] = positive[:, cols].sum(axis=1)
             best[:, k] = cols[np.argmax(positive[:, cols], axis=1)]
         views.append((topics, sums, best, np.argsort(-sums, axis=1, kind="stable")))
-    out = []
-    for i in range(n_rows):
-        topics, sums, best, order = views[int(none_attended[i])]
-        chosen: list[str] = []
-        for k in order[i]:
-            if len(chosen) == n or sums[i, k] <= 1e-9:
-                break
-            name = names[best[i, k]]
-            if topics[k] == ATTENDANCE_RECORD:
-                words = _record_words(name, rows[i], templates)
-            else:
-                words = templates[name](rows[i])
-            if words not in chosen:
-                chosen.append(words)
-        out.append(chosen)
+    # Each row reads its strongest topics as plain lists (reading NumPy arrays one element
+    # at a time is the slow part of a loop over every client): a few more than n, since a
+    # repeated wording is skipped, then, only if it runs out, the rest of its order.
+    spare = n + 2
+    out: list[list[str]] = [[] for _ in range(n_rows)]
+    for merged, (topics, sums, best, order) in enumerate(views):
+        rows_here = np.flatnonzero(none_attended == bool(merged))
+        if not len(rows_here) or not len(topics):
+            continue
+        top = order[rows_here, :spare]
+        top_sums = np.take_along_axis(sums[rows_here], top, axis=1).tolist()
+        top_best = np.take_along_axis(best[rows_here], top, axis=1).tolist()
+        is_record = [topic == ATTENDANCE_RECORD for topic in topics]
+
+        def rest(i: int, sums=sums, best=best, order=order):
+            for k in order[i, spare:].tolist():
+                yield k, sums[i, k], int(best[i, k])
+
+        for i, ks, ss, bs in zip(rows_here.tolist(), top.tolist(), top_sums, top_best, strict=True):
+            if ss[0] <= 1e-9:
+                continue  # nothing raises this client's risk
+            row, chosen = rows[i], out[i]
+            for k, total, j in itertools.chain(zip(ks, ss, bs, strict=True), rest(i)):
+                if len(chosen) == n or total <= 1e-9:
+                    break
+                name = names[j]
+                words = (
+                    _record_words(name, row, templates) if is_record[k] else templates[name](row)
+                )
+                if words not in chosen:
+                    chosen.append(words)
     return out
 
 
@@ -531,23 +549,34 @@ def _context_lines(
     """Each row's context line: the strongest risk-raising context items, at most three."""
     cols = np.array([j for j, name in enumerate(names) if name in CONTEXT_FEATURES], dtype=int)
     values = positive[:, cols]
-    order = np.argsort(-values, axis=1, kind="stable")
+    # the few strongest are all a line can hold (a repeat or a second plan item is skipped,
+    # so keep some spare), as plain lists: see _signal_reasons
+    keep = min(len(cols), 2 * MAX_CONTEXT_ITEMS + 2)
+    order = np.argsort(-values, axis=1, kind="stable")[:, :keep]
+    strongest = np.take_along_axis(values, order, axis=1)
+    col_names = [names[j] for j in cols]
     out = []
-    for i in range(len(values)):
+    for i, (row_order, row_values) in enumerate(
+        zip(order.tolist(), strongest.tolist(), strict=True)
+    ):
+        if not row_values or row_values[0] <= 1e-9:
+            out.append("")
+            continue
+        row = rows[i]
         items: list[str] = []
         plan_said = False
-        for k in order[i]:
-            if len(items) == MAX_CONTEXT_ITEMS or values[i, k] <= 1e-9:
+        for k, value in zip(row_order, row_values, strict=True):
+            if len(items) == MAX_CONTEXT_ITEMS or value <= 1e-9:
                 break
-            name = names[cols[k]]
+            name = col_names[k]
             if name in _PLAN:
                 # "6 of 24 planned sessions attended" says the course length too: one item
                 if plan_said:
                     continue
                 plan_said = True
-                if _int(rows[i].get("attended", 1.0)) == 0:
+                if _int(row.get("attended", 1.0)) == 0:
                     name = "planned_sessions"  # "0 of 16 attended" repeats the first reason
-            words = _lower_first(templates[name](rows[i]))
+            words = _lower_first(templates[name](row))
             if words not in items:
                 items.append(words)
         out.append(f"Context: {'; '.join(items)}" if items else "")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,9 +31,9 @@ from models.baselines import build_baselines
 from models.candidates import MAKERS, SIMPLICITY_ORDER, search_space
 from models.censoring import censoring_weights, horizon_outcome
 from models.evaluation import binary_metrics
+from models.progress import Progress, Steps, develop_steps
 from models.risk_model import RiskModel, choose_calibration
 
-Progress = Callable[[str], None]
 # attributes the subgroup analysis is done by (TRIPOD+AI: key subgroups)
 # test rows explained for the global explanation (exact, so a sample suffices)
 EXPLANATION_SAMPLE = 3000
@@ -227,7 +226,7 @@ def _cross_validate(
     losses = []
     for k in range(n_folds):
         if progress:
-            progress(f"{label}, fold {k + 1}")
+            progress(f"{label}, fold {k + 1} of {n_folds}")
         fit_idx, val_idx = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
         estimator = MAKERS[name](params, seed)
         estimator.fit(Xf.iloc[fit_idx], y[fit_idx], classifier__sample_weight=w[fit_idx])
@@ -306,6 +305,13 @@ def develop(
         if fixed
         else search_space(config.candidates, config.search.configs_per_candidate, seed)
     )
+    # the calibration is fitted on out-of-fold margins of a sample as large as
+    # `calibration_rows` (every example of most clinics), not of the search's sample
+    cal = search_sample(groups[risk_rows], config.search.calibration_rows, seed)
+    own_calibration_folds = not (len(cal) == len(sample) and np.array_equal(cal, sample))
+    # every step counted before the first
+    steps = progress if isinstance(progress, Steps) else Steps(progress)
+    steps.expect(develop_steps(n_folds, len(configs), own_calibration_folds))
     started = time.perf_counter()
     budget = config.search.max_minutes * 60
     rows, margins, truncated = [], {}, 0
@@ -314,11 +320,12 @@ def develop(
         # time box: past the budget only a candidate's first configuration still runs
         if time.perf_counter() - started > budget and name in seen_candidates:
             truncated += 1
+            steps.skip(n_folds)
             continue
         seen_candidates.add(name)
-        label = f"cross-validating {name} #{i + 1}/{len(configs)}"
+        label = f"cross-validating {name} (configuration {i + 1} of {len(configs)})"
         margins[i], losses = _cross_validate(
-            name, params, Xs, ys, ws, fs, n_folds, seed, progress, label
+            name, params, Xs, ys, ws, fs, n_folds, seed, steps, label
         )
         for k, loss in enumerate(losses):
             rows.append(
@@ -334,15 +341,12 @@ def develop(
     chosen = select_candidate(cv)
     selected, params = configs[chosen]
 
-    # the calibration is fitted on out-of-fold margins of a sample as large as
-    # `calibration_rows` (every example of most clinics), not of the search's sample
-    cal = search_sample(groups[risk_rows], config.search.calibration_rows, seed)
-    if len(cal) == len(sample) and np.array_equal(cal, sample):
+    if not own_calibration_folds:
         margin = margins[chosen]
     else:
         label = f"cross-validating {selected} for its calibration"
         margin, _ = _cross_validate(
-            selected, params, Xf.iloc[cal], y[cal], w[cal], f[cal], n_folds, seed, progress, label
+            selected, params, Xf.iloc[cal], y[cal], w[cal], f[cal], n_folds, seed, steps, label
         )
     kinds = examples["example_kind"].to_numpy()
     if config.calibrate_on == "snapshots":
@@ -351,8 +355,7 @@ def develop(
     method = config.calibration
     if method == "auto":
         method = choose_calibration(margin, y[cal], w[cal], seed)
-    if progress:
-        progress(f"refitting {selected} on {len(np.unique(groups))} development clients")
+    steps(f"refitting {selected} on {len(np.unique(groups))} development clients")
     pipeline = MAKERS[selected](params, seed).fit(Xf, y, classifier__sample_weight=w)
     X_ep, y_ep, _ = episodes
     encoder = DropoutHistoryEncoder(
@@ -374,7 +377,7 @@ def develop(
     label = f"fitting the {horizon_days}-day horizon model ({selected})"
     h_margin, _ = _cross_validate(
         selected, params, Xh.iloc[h_cal], yh[h_cal], wh[h_cal], fh[h_cal], n_folds, seed,
-        progress, label,
+        steps, label,
     )  # fmt: skip
     if config.calibrate_on == "snapshots":
         on = kinds[h_rows[h_cal]] == "snapshot"
@@ -382,6 +385,7 @@ def develop(
     h_method = config.calibration
     if h_method == "auto":
         h_method = choose_calibration(h_margin, yh[h_cal], wh[h_cal], seed)
+    steps(f"refitting the {horizon_days}-day horizon model ({selected})")
     h_pipeline = MAKERS[selected](params, seed).fit(Xh, yh, classifier__sample_weight=wh)
     model.fit_horizon(h_pipeline, h_method, h_margin, yh[h_cal], wh[h_cal], horizon_days)
     search = {
@@ -435,7 +439,8 @@ def train_models(
     feature_settings
         Stored in the model so scoring rebuilds the same features.
     progress
-        Called with a short description before each long step.
+        Called with a short description before each long step; a ``CountedProgress``
+        is also told each step's number and the total (``Steps``).
     intake_dates
         Intake date per client_id, for the temporal check (skipped when None).
     horizon_days
@@ -467,14 +472,17 @@ def train_models(
     dev = examples[examples["client_id"].isin(dev_ids)].reset_index(drop=True)
     test = landmark_assessment_rows(examples[examples["client_id"].isin(test_ids)], test_labels)
 
-    developed = develop(dev, config, feature_settings, progress, horizon_days=horizon_days)
+    # counted: develop's steps (it adds them), the evaluation, the temporal check
+    temporal_check = intake_dates is not None and config.temporal_fraction > 0
+    steps = Steps(progress)
+    steps.expect(1 + temporal_check)
+    developed = develop(dev, config, feature_settings, steps, horizon_days=horizon_days)
     model = developed.model
     # how the held-out clients were chosen, so a later model can be compared with this one
     # on clients neither has seen (pipeline.commands.promote)
     model.split_ = {"method": "sha256", "seed": int(seed), "test_fraction": config.test_fraction}
 
-    if progress:
-        progress(f"evaluating on {len(test_ids)} held-out test clients, with baselines")
+    steps(f"evaluating on {len(test_ids)} held-out test clients, with baselines")
     y_test, w_test = test["y"].to_numpy(dtype=int), test["weight"].to_numpy(dtype=float)
     X_test = model_inputs(test)
     p_test = model.predict_proba(X_test)[:, 1]
@@ -498,9 +506,9 @@ def train_models(
     explained = model.features(sample)
 
     temporal, note = None, ""
-    if intake_dates is not None and config.temporal_fraction > 0:
+    if temporal_check:
         temporal, note = _temporal_check(
-            examples, labels, intake_dates, config, feature_settings, developed, progress,
+            examples, labels, intake_dates, config, feature_settings, developed, steps,
             horizon_days,
         )  # fmt: skip
 
@@ -554,15 +562,15 @@ def _temporal_check(
     config: TrainingConfig,
     feature_settings: dict,
     developed: Development,
-    progress: Progress | None,
+    steps: Steps,
     horizon_days: int,
 ) -> tuple[pd.DataFrame | None, str]:
     """Refit the chosen configuration on earlier intakes; predict the later ones."""
     earlier, later = split_by_intake(labels, intake_dates, config.temporal_fraction)
     if not (_enough(labels.loc[earlier], config.cv_folds) and _enough(labels.loc[later], 0)):
+        steps.skip(1)
         return None, "too few labelled episodes of each outcome among the earlier or later intakes"
-    if progress:
-        progress(f"temporal check: {len(earlier)} earlier intakes predict {len(later)} later ones")
+    steps(f"temporal check: {len(earlier)} earlier intakes predict {len(later)} later ones")
     cut = intake_dates.reindex(later).min()
     dev = examples[examples["client_id"].map(intake_dates) < cut].reset_index(drop=True)
     test = landmark_assessment_rows(

@@ -2,9 +2,9 @@
 
 import warnings
 
-# pandera imports pyspark.pandas when pyspark is installed (the `spark` extra, for the
-# scale-out path); pyspark then warns about pandas 3 on every run although this project
-# never uses pyspark.pandas. The warning is about pyspark's pandas API only.
+# Libraries that look for pyspark (the `spark` extra, for the scale-out path) may import
+# pyspark.pandas, which then warns about pandas 3 although this project never uses
+# pyspark's pandas API; the warning is about that API only.
 warnings.filterwarnings(
     "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
 )

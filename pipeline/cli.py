@@ -61,15 +61,14 @@ def _exit_statuses():
 
 
 @contextlib.contextmanager
-def _progress(title: str):
-    """A spinner whose text follows the pipeline's progress callbacks."""
-    with console.status(title) as status:
+def _progress(title: str, stages: int):
+    """The pipeline's progress callback for a command of ``stages`` stages, on stderr: a
+    rich progress bar (step, count done, time left) on a terminal, plain lines such as
+    ``train [3/7] [5/42] cross-validating logistic ...`` otherwise (``pipeline.reports.progress``)."""
+    from pipeline.reports.progress import reporting
 
-        def update(text: str) -> None:
-            status.update(f"{title}: {text}")
-            console.log(text)
-
-        yield update
+    with reporting(console, title, stages) as progress:
+        yield progress
 
 
 def _report_extra_columns(extra: dict) -> None:
@@ -200,10 +199,10 @@ def train(
 ) -> None:
     """Build features, fit and evaluate candidates, log to MLflow, register the champion."""
     with _exit_statuses():
-        from pipeline.commands.train import run_training
+        from pipeline.commands.train import STAGES, run_training
 
         cfg = load_config(config)
-        with _progress("training") as progress:
+        with _progress("train", len(STAGES)) as progress:
             outcome = run_training(clients, sessions, cfg, progress, report_dir=report_dir)
         _report_extra_columns(outcome.tables.extra_columns)
         _print_training(outcome)
@@ -226,12 +225,11 @@ def promote(
     Exit status 0 when promoted (or nothing to do), 4 when a gate refused it.
     """
     with _exit_statuses():
-        from pipeline.commands.promote import run_promotion
+        from pipeline.commands.promote import STAGES, run_promotion
 
         cfg = load_config(config)
-        with _progress("promoting") as progress:
-            progress("measuring challenger and champion on held-out clients")
-            outcome = run_promotion(clients, sessions, cfg, force=force)
+        with _progress("promote", len(STAGES)) as progress:
+            outcome = run_promotion(clients, sessions, cfg, force=force, progress=progress)
         if outcome.note:
             console.print(outcome.note)
         if not outcome.gates:
@@ -491,10 +489,10 @@ def demo(
 ) -> None:
     """Synthesise a cohort, train, score the active clients and report, on the default store."""
     with _exit_statuses():
-        from pipeline.commands.demo import run_demo
+        from pipeline.commands.demo import STAGES, run_demo
 
         cfg = load_config(config)
-        with _progress("demo") as progress:
+        with _progress("demo", len(STAGES)) as progress:
             result = run_demo(out, cfg, progress)
         _print_training(result.train)
         console.print(result.promotion)

@@ -10,14 +10,26 @@ import pandas as pd
 
 from configs.config import Config
 from configs.errors import InputError
-from models.training import Progress
+from models.progress import Progress
+from pipeline.commands import train
 from pipeline.commands.promote import run_promotion
 from pipeline.commands.score import ScoreOutcome, run_scoring
 from pipeline.commands.train import TrainOutcome, run_training
 from pipeline.io.output import write_text
 from pipeline.reports.caseload_pages import write_report_dir
+from pipeline.reports.progress import stage
 from pipeline.reports.risk_page import write_report, write_screenshot
 from pipeline.synthetic import write_cohort
+
+# the stages of `run_demo`, in order (training's own among them): each begins with
+# `pipeline.reports.progress.stage`
+STAGES = (
+    "synthesising a cohort",
+    *train.STAGES,
+    "comparing the new version (challenger) with the champion",
+    "scoring the active caseload with the version just trained",
+    "writing the metrics, the risk pages and the screenshot",
+)
 
 
 @dataclass(frozen=True)
@@ -40,20 +52,21 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
     Train registers a new version (the challenger; the champion too on a new store); it is
     then compared with the champion (``promote``, gated, never forced) and the caseload is
     scored with the version just trained, so the demo always shows the current code's model.
+
+    ``progress`` hears each of ``STAGES`` as it begins (``pipeline.reports.progress.stage``), the
+    counted steps of the model fitting and a note of the promotion's outcome.
     """
     out = Path(out)
-    if progress:
-        progress(f"synthesising {config.synth.n_clients} clients (seed {config.synth.seed})")
+    stage(progress, f"synthesising {config.synth.n_clients} clients (seed {config.synth.seed})")
     clients, sessions = write_cohort(
         out, config.synth.n_clients, config.synth.seed, config.instruments
     )
     trained = run_training(clients, sessions, config, progress, report_dir=out / "evaluation")
     promotion = None
+    stage(progress, STAGES[-3])
     if "champion" in trained.aliases:
         promotion_note = f"{trained.model_version} is the first version: it is the champion"
     else:
-        if progress:
-            progress("comparing the new version (challenger) with the champion")
         try:
             promotion = run_promotion(clients, sessions, config)
             if promotion.promoted:
@@ -68,7 +81,7 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
             promotion_note = f"{trained.model_version}: not compared with the champion ({exc})"
     if progress:
         progress(promotion_note)
-        progress("scoring the active caseload with the version just trained")
+    stage(progress, STAGES[-2])
     version = trained.model_version.rsplit(" v", 1)[1]
     # the weekly review: what changed since the week before the export
     latest = pd.read_csv(sessions, usecols=["session_date"])["session_date"].max()
@@ -101,6 +114,7 @@ def run_demo(out: Path, config: Config, progress: Progress | None = None) -> Dem
         "promotion": promotion_note,
         "run_id": trained.run_id,
     }
+    stage(progress, STAGES[-1])
     metrics_path = write_text(json.dumps(metrics, indent=2), out / "metrics.json")
     report_path = write_report(scored, out / "risk.html")
     pages_path = write_report_dir(scored, out / "pages")

@@ -36,6 +36,7 @@ from models.backtest import caseload_metrics, pooled, subgroup_gaps, target_fram
 from models.caseload import batch_drift
 from models.drift import DriftReport
 from models.evaluation import paired_auroc_difference
+from models.progress import Progress
 from models.promotion import Gate, decide
 from models.training import held_out
 from pipeline.registry.tracking import (
@@ -45,9 +46,19 @@ from pipeline.registry.tracking import (
     configure,
     load_risk_model,
 )
+from pipeline.reports.progress import stage
 
 # fewer labelled held-out episodes than this cannot support a comparison
 MIN_EPISODES = 50
+# the stages of `run_promotion`, in order: each begins with `pipeline.reports.progress.stage`
+STAGES = (
+    "finding the challenger and the champion in the registry",
+    "loading both models",
+    "reading and validating inputs",
+    "measuring challenger and champion on held-out clients",
+    "checking the caseload for drift",
+    "logging the decision to MLflow",
+)
 
 
 @dataclass(frozen=True)
@@ -195,9 +206,16 @@ def _load_champion(name: str, version, config: Config, force: bool):
 
 
 def run_promotion(
-    clients_path: Path, sessions_path: Path, config: Config, *, force: bool = False
+    clients_path: Path,
+    sessions_path: Path,
+    config: Config,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
 ) -> PromotionOutcome:
     """Compare challenger with champion on the given data; move champion when the gates pass.
+
+    ``progress`` hears each of ``STAGES`` as it begins (``pipeline.reports.progress.stage``).
 
     Raises
     ------
@@ -206,6 +224,7 @@ def run_promotion(
     """
     from pipeline.commands.inputs import load_inputs
 
+    stage(progress, STAGES[0])
     mlflow = configure(config)
     client = mlflow.MlflowClient()
     name = config.tracking.registered_model
@@ -223,10 +242,14 @@ def run_promotion(
             challenger_version=new, run_id="",
             note=f"{name} v{new} is already the champion: nothing to promote.",
         )  # fmt: skip
+    stage(progress, STAGES[1])
     challenger = load_risk_model(f"models:/{name}/{new}", config).model
     champion, unusable = _load_champion(name, old, config, force)
+    stage(progress, STAGES[2])
     tables = load_inputs(clients_path, sessions_path, config)
+    stage(progress, STAGES[3])
     figures, _ = measure(tables, champion, challenger, config)
+    stage(progress, STAGES[4])
     drift = caseload_drift(tables, challenger, config)
     drift_champion = None if champion is None else caseload_drift(tables, champion, config)
     if drift is not None:
@@ -244,6 +267,7 @@ def run_promotion(
     passed = all(g.passed for g in gates) and not unusable
     promoted = passed or force
 
+    stage(progress, STAGES[5])
     mlflow.set_experiment(config.tracking.experiment)
     with mlflow.start_run(run_name=f"promote-v{new}") as run:
         decision = "promoted" if promoted else "refused"

@@ -15,7 +15,8 @@ from models.drift import DriftReport
 from pipeline.contract.validation import ValidatedTables, validate_tables
 from pipeline.io.ingest import read_table
 from pipeline.io.output import TABLE_SUFFIXES, write_table, write_text
-from pipeline.registry.tracking import default_model_uri, load_risk_model
+from pipeline.registry.prefetch import start_fetch, warm_model_imports
+from pipeline.registry.tracking import default_model_uri
 
 REJECTED_COLUMNS = ["file", "row", "column", "value", "reason"]
 
@@ -134,10 +135,17 @@ def run_scoring(
     out = Path(out)
     if out.suffix.lower() not in TABLE_SUFFIXES:
         raise InputError(f"{out}: unknown output format. Fix: end --out in .csv or .parquet.")
-    loaded = load_risk_model(model_uri or default_model_uri(config), config)
+    # the model is fetched by a second process while this one reads the exports
+    with start_fetch(model_uri or default_model_uri(config), config) as pending:
+        try:
+            clients_raw = read_table(Path(clients_path), role="clients")
+            sessions_raw = read_table(Path(sessions_path), role="sessions")
+        except InputError:
+            pending.result()  # a missing or refused model is reported first, as it always was
+            raise
+        warm_model_imports()
+        loaded = pending.result()
     instruments = loaded.model.settings.instruments
-    clients_raw = read_table(Path(clients_path), role="clients")
-    sessions_raw = read_table(Path(sessions_path), role="sessions")
     tables = validate_tables(
         clients_raw,
         sessions_raw,

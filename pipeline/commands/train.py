@@ -20,12 +20,25 @@ from features.landmarks import build_examples
 from features.schema import FEATURE_FAMILIES
 from models.assessment import Assessment, assess
 from models.backtest import backtest_note, caseload_backtest, caseload_run_metrics
-from models.training import InsufficientDataError, Progress, TrainingResult, train_models
+from models.progress import Progress, Steps, develop_steps
+from models.training import InsufficientDataError, TrainingResult, train_models
 from pipeline.commands.inputs import load_inputs
 from pipeline.contract.validation import ValidatedTables
 from pipeline.registry.registration import register_model
 from pipeline.registry.tracking import configure, file_sha256, tracking_uri
 from pipeline.reports.model_card import write_model_card
+from pipeline.reports.progress import stage
+
+# the stages of `run_training`, in order: each begins with `pipeline.reports.progress.stage`
+STAGES = (
+    "reading and validating inputs",
+    "building landmark and snapshot features",
+    "fitting and evaluating the models",
+    "back-testing on the held-out clients' past caseloads",
+    "assessing the model: curves, subgroups, explanation",
+    "summarising the training caseload for drift checks",
+    "logging to MLflow and registering the model",
+)
 
 
 @dataclass(frozen=True)
@@ -309,6 +322,27 @@ def evaluation_record(
     }
 
 
+def _backtest_steps(progress: Progress | None, config: Config, examples: pd.DataFrame):
+    """``progress`` for the caseload back-test, its steps counted: each cross-fitting fold
+    (``models.backtest``) develops the chosen configuration again, ``develop_steps`` each.
+
+    A fold's calibration has folds of its own only when the fold's examples exceed the
+    smaller of ``training.search.max_rows`` and ``calibration_rows`` (and the two differ).
+    That is assumed when all the examples do: the total is exact whenever they do not
+    (most clinics) and, for the largest, at worst ``cv_folds`` steps per fold too high,
+    never too low. (``models.backtest`` could
+    count exactly by passing one ``Steps`` to every fold's ``develop``.)"""
+    if progress is None:
+        return None
+    folds, training = config.training.backtest.crossfit_folds, config.training
+    search = training.search
+    smaller = min(search.max_rows, search.calibration_rows)
+    own_calibration = len(examples) > smaller and search.calibration_rows != search.max_rows
+    steps = Steps(progress)
+    steps.expect(folds * develop_steps(training.cv_folds, 1, own_calibration))
+    return steps
+
+
 def run_training(
     clients_path: Path,
     sessions_path: Path,
@@ -323,16 +357,18 @@ def run_training(
 
     The evaluation report (HTML and PNG) is logged under ``evaluation/`` in the run and,
     when ``report_dir`` is given, also written there.
+
+    ``progress`` hears each of ``STAGES`` as it begins and, within the model fitting, each
+    counted step (``models.training.Steps``); a ``pipeline.reports.progress.Reporter`` shows them.
     """
     started = time.perf_counter()
-    if progress:
-        progress("reading and validating inputs")
+    stage(progress, STAGES[0])
     tables = load_inputs(clients_path, sessions_path, config)
-    if progress:
-        progress("building landmark and snapshot features")
+    stage(progress, STAGES[1])
     examples, labels, endings = build_examples(tables, config)
     settings = FeatureSettings.from_config(config).to_dict()
     intake_dates = tables.clients.set_index("client_id")["intake_date"]
+    stage(progress, STAGES[2])
     try:
         result = train_models(
             examples,
@@ -347,13 +383,17 @@ def run_training(
         raise InputError(
             f"{Path(clients_path).name}: {exc}. Fix: train on a longer history with closed episodes."
         ) from exc
-    if progress:
-        progress("back-testing on the held-out clients' past caseloads")
+    stage(progress, STAGES[3])
     backtest, backtest_on = caseload_backtest(
-        result, tables, endings, config, examples, settings, progress
+        result,
+        tables,
+        endings,
+        config,
+        examples,
+        settings,
+        _backtest_steps(progress, config, examples),
     )
-    if progress:
-        progress("assessing the model: curves, subgroups, explanation")
+    stage(progress, STAGES[4])
     assessment, temporal = assess_training(result, config)
     champion = assessment.overall.set_index("model").loc["champion"]
     result.test_intervals = {
@@ -362,12 +402,10 @@ def run_training(
         if f"{metric}_ci_low" in champion
     }
 
-    if progress:
-        progress("summarising the training caseload for drift checks")
+    stage(progress, STAGES[5])
     result.model.drift_profile_ = training_drift_profile(tables, config)
 
-    if progress:
-        progress("logging to MLflow and registering the model")
+    stage(progress, STAGES[6])
     mlflow = configure(config)
     mlflow.set_experiment(config.tracking.experiment)
     with mlflow.start_run(run_name=f"train-{result.selected}") as run:

@@ -1,7 +1,7 @@
 """Running the rules on a table and listing every problem found, in plain language.
 
-The rules of one table become one pandera schema (a ``Check`` per rule), validated
-lazily so that one pass collects every problem. Each failure case is then worded: the
+Every rule of a table is a vectorised check of its whole column, and every rule runs on
+every row, so that one pass collects every problem. Each failure case is then worded: the
 file, the row, the column, the value as written and a reason that ends with the fix.
 The rejected-clients table, which lets the risk list say why a client was not scored,
 is derived from these issues.
@@ -9,11 +9,10 @@ is derived from these issues.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from pipeline.contract.columns import DISCHARGE_REASONS
 from pipeline.contract.parsing import ParsedColumns, integers_when_whole
@@ -25,7 +24,7 @@ ISSUE_COLUMNS = ("file", "row", "column", "value", "reason", "client_id", "table
 def list_issues(
     frame: pd.DataFrame, rules: list[Rule], values: ParsedColumns, table: str, file: str
 ) -> pd.DataFrame:
-    """Validate ``frame`` with one pandera schema built from ``rules``; list the problems.
+    """Run every rule of ``rules`` on ``frame``; list the problems.
 
     Parameters
     ----------
@@ -47,58 +46,45 @@ def list_issues(
     Raises
     ------
     RuntimeError
-        When a check raised or the schema itself failed: a bug here, not in the data.
+        When a rule raised or its column is missing: a bug here, not in the data.
     """
-    by_key = {(rule.column, rule.name): (order, rule) for order, rule in enumerate(rules)}
-    assert len(by_key) == len(rules), "each rule needs a name unique within its column"
-    try:
-        _schema(rules, table).validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        failures = exc.failure_cases
-    else:
-        return empty_issues()
-    _refuse_internal_failures(failures, by_key)
+    assert len({(rule.column, rule.name) for rule in rules}) == len(rules), (
+        "each rule needs a name unique within its column"
+    )
     client_id = values.text("client_id")
     parts = []
-    for (column, check), group in failures.groupby(["column", "check"], sort=False):
-        order, rule = by_key[(column, check)]
-        positions = np.sort(group["index"].to_numpy(dtype="int64"))
-        parts.append(_word_failures(frame, rule, order, positions, client_id, table, file))
+    for order, rule in enumerate(rules):
+        positions = np.flatnonzero(_failing(frame, rule))
+        if len(positions):
+            parts.append(_word_failures(frame, rule, order, positions, client_id, table, file))
+    if not parts:
+        return empty_issues()
     issues = pd.concat(parts, ignore_index=True)
     issues = issues.sort_values(["row", "_order"], kind="stable", ignore_index=True)
     return issues.drop(columns="_order")
 
 
-def _schema(rules: list[Rule], table: str) -> pa.DataFrameSchema:
-    """One column per ruled column, one check per rule, in rule order."""
-    return pa.DataFrameSchema(
-        {
-            column: pa.Column(
-                # ignore_na=False: blanks are judged by the rules themselves
-                checks=[
-                    pa.Check(_passes(rule.fails), name=rule.name, ignore_na=False)
-                    for rule in rules
-                    if rule.column == column
-                ],
-                nullable=True,
-                required=True,
-            )
-            for column in dict.fromkeys(rule.column for rule in rules)
-        },
-        name=table,
-    )
+def _failing(frame: pd.DataFrame, rule: Rule) -> np.ndarray:
+    """The rule's boolean mask over the rows of ``frame``, by position.
 
-
-def _refuse_internal_failures(failures: pd.DataFrame, by_key: dict) -> None:
-    """Raise when a failure is not a row breaking a known rule."""
-    known = pd.MultiIndex.from_tuples(list(by_key), names=["column", "check"])
-    found = pd.MultiIndex.from_frame(failures[["column", "check"]].astype(object))
-    if failures["index"].isna().any() or not found.isin(known).all():
-        # a check that raised, or a schema-level failure: a bug here, not in the data
+    Raises
+    ------
+    RuntimeError
+        When the column is not there or the rule raised: a bug here, not in the data
+        (the required columns were checked before any rule ran).
+    """
+    if rule.column not in frame.columns:
+        raise RuntimeError(f"validation failed internally: no column {rule.column!r} to check")
+    column = frame[rule.column]
+    try:
+        fails = rule.fails(column)
+    except Exception as exc:
         raise RuntimeError(
-            "validation failed internally: "
-            + failures[["column", "check", "failure_case"]].head(5).to_string(index=False)
-        )
+            f"validation failed internally: rule {rule.name!r} on column {rule.column!r} "
+            f"raised {type(exc).__name__}"
+        ) from exc
+    mask = pd.Series(fails).reindex(column.index, fill_value=False)
+    return mask.fillna(True).astype(bool).to_numpy()
 
 
 def _word_failures(
@@ -134,13 +120,6 @@ def _repeat(text: str, n: int) -> pd.Series:
     return pd.Series([text], dtype="str").repeat(n).reset_index(drop=True)
 
 
-def _passes(fails: Callable[[pd.Series], pd.Series]) -> Callable[[pd.Series], pd.Series]:
-    def check(series: pd.Series) -> pd.Series:
-        return ~fails(series).reindex(series.index, fill_value=False).astype(bool)
-
-    return check
-
-
 def as_written(values: pd.Series) -> pd.Series:
     """The values as the user wrote them: text unchanged, typed values as text.
 
@@ -157,6 +136,13 @@ def as_written(values: pd.Series) -> pd.Series:
 
 def empty_issues() -> pd.DataFrame:
     """An issues table without rows: :data:`ISSUE_COLUMNS` and ``problem``."""
+    # built once, handed out as copies: most tables have no problem, and a served
+    # request (one client) would otherwise spend milliseconds on empty frames
+    return _empty_issues().copy()
+
+
+@functools.cache
+def _empty_issues() -> pd.DataFrame:
     columns = (*ISSUE_COLUMNS, "problem")
     frame = pd.DataFrame({column: pd.Series(dtype="str") for column in columns})
     return frame.astype({"row": "int64"})

@@ -28,7 +28,7 @@ from pipeline.contract.parsing import PLAUSIBLE_YEARS, ParsedColumns
 class Rule:
     """One contract rule on one column.
 
-    ``fails`` receives the raw column (as pandera hands it over) and returns a boolean
+    ``fails`` receives the raw column (as read) and returns a boolean
     mask of the rows breaking the rule. ``problem`` turns the failing values (stripped
     text, indexed by row position) into the problem's description; ``fix`` says what to
     do. The reason shown to the user is ``"<problem>; fix: <fix>"``.

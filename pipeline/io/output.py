@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from configs.errors import InputError
@@ -66,7 +67,7 @@ def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
             pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype)
         ):
             continue
-        text = column.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS))
+        text = _text_cells(column).str.startswith(FORMULA_STARTS).fillna(False).astype(bool)
         if text.any():
             changed[name] = column.where(~text, "'" + column.astype(object).where(text, ""))
     return frame.assign(**changed) if changed else frame
@@ -113,5 +114,16 @@ def _to_csv(frame: pd.DataFrame, path: Path) -> None:
     carriage return: the writer quotes only cells holding the line ending, so a lone
     ``\r`` would otherwise end the row for every reader."""
     texts = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c].dtype)]
-    carriage = any(frame[c].map(lambda v: isinstance(v, str) and "\r" in v).any() for c in texts)
+    carriage = any(_text_cells(frame[c]).str.contains("\r", regex=False).any() for c in texts)
     frame.to_csv(path, index=False, lineterminator="\r\n" if carriage else "\n")
+
+
+def _text_cells(column: pd.Series) -> pd.Series:
+    """The column's text cells as strings, every other cell (numbers, None, NaN) missing,
+    so string methods look at text only (a number is never a formula)."""
+    if pd.api.types.is_string_dtype(column.dtype) and not pd.api.types.is_object_dtype(
+        column.dtype
+    ):
+        return column
+    is_text = column.map(type).isin([str, np.str_]) if len(column) else column.astype(bool)
+    return column.where(is_text).astype("string")

@@ -124,6 +124,10 @@ def register_model(result: TrainingResult, config: Config, write_card: CardWrite
             client.delete_model_version(name, str(version))
         else:  # pragma: no cover - three registrations raced this one
             raise RuntimeError(f"could not register a version of {name}: others kept registering")
+        # the run's own record of the file's checksum, which loading by run or version
+        # checks: MLflow logs the model_config as params only as a best effort, and a
+        # param's value can never change once logged
+        mlflow.log_param(CHECKSUM_TAG, file_sha256(packed))
         mlflow.log_artifacts(str(Path(tmp) / "model_card"), artifact_path="model_card")
         client.update_model_version(
             name, str(version), description=version_description(card_md.read_text("utf-8"))

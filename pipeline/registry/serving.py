@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from configs.errors import InputError
+from pipeline.contract.columns import CLIENTS_REQUIRED, SESSIONS_REQUIRED
 from pipeline.registry.client_rows import SESSIONS_COLUMN, score_client_rows
 
 # MLflow's models-from-code entry point of the registered model (copied into each model)
@@ -39,6 +40,7 @@ TABLE_COLUMN = "table"
 TABLES = ("clients", "sessions")
 # how the two tables are named in messages about a request's rows
 REQUEST_FILES = {"clients": "clients records", "sessions": "sessions records"}
+REQUIRED = {"clients": CLIENTS_REQUIRED, "sessions": SESSIONS_REQUIRED}
 
 # The risk-list columns as a Spark type, for ``spark_udf(..., result_type=...)``: the same
 # names and order as RISK_LIST_COLUMNS in models.caseload (a test keeps them in step).
@@ -96,7 +98,12 @@ def split_request(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     tables = []
     for name in TABLES:
         rows = frame[which.eq(name).to_numpy()].drop(columns=TABLE_COLUMN)
-        rows = rows.loc[:, rows.notna().any(axis=0)] if len(rows) else rows
+        if len(rows):
+            rows = rows.loc[:, rows.notna().any(axis=0)]
+        else:
+            # a table with no rows (e.g. a client admitted today, no appointment yet) is
+            # an empty table, not one without its columns: its clients are not scored
+            rows = pd.DataFrame(columns=list(REQUIRED[name]), dtype=object)
         tables.append(rows.reset_index(drop=True))
     return tables[0], tables[1]
 
@@ -178,9 +185,40 @@ def score_request(
 warnings.filterwarnings("ignore", message=".*type hints to the `predict` method.*")
 
 try:  # MLflow is a dependency, but keep this module importable for the pure helpers above
+    from mlflow.exceptions import INTERNAL_ERROR, INVALID_PARAMETER_VALUE, MlflowException
     from mlflow.pyfunc import PythonModel
 except ImportError:  # pragma: no cover
     PythonModel = object
+    MlflowException = Exception
+    INTERNAL_ERROR = INVALID_PARAMETER_VALUE = 0
+
+
+class RequestRefused(MlflowException):
+    """A served request that failed: MLflow's status code, and only the words given here.
+
+    MLflow's scoring server rewrites the message of any ``MlflowException`` raised by
+    ``predict`` to "Failed to predict data '<the request>' …", which would put the request's
+    health records into the answer and into every log that keeps it. This one keeps the
+    message it was made with.
+    """
+
+    @property
+    def message(self) -> str:
+        return self._own_message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        # the first assignment is MlflowException.__init__'s, with our words; later ones
+        # are the server's rewrite
+        if not hasattr(self, "_own_message"):
+            self._own_message = value
+
+
+def refusal(message: str, *, bad_request: bool) -> RequestRefused:
+    """400 (the caller's to fix) or 500, with ``message`` as the whole answer."""
+    return RequestRefused(
+        message, error_code=INVALID_PARAMETER_VALUE if bad_request else INTERNAL_ERROR
+    )
 
 
 class RiskListModel(PythonModel):
@@ -191,25 +229,23 @@ class RiskListModel(PythonModel):
     """
 
     def load_context(self, context) -> None:
-        from pipeline.registry.tracking import CHECKSUM_TAG, file_sha256, load_skops_model
+        from pipeline.registry.tracking import (
+            load_skops_model,
+            model_config_record,
+            unrecorded_in_model,
+            verify_model_file,
+        )
 
         config = context.model_config or {}
         self.version_label = str(config.get("version_label", ""))
         path = context.artifacts["risk_model"]
-        recorded = config.get(CHECKSUM_TAG)
-        # versions registered before the checksum was recorded in the model have none
-        if recorded and file_sha256(path) != recorded:
-            raise InputError(
-                f"{self.version_label or 'the model'}: the model file {path} does not match the "
-                f"SHA-256 recorded at registration ({recorded[:12]}…), so it was changed after "
-                "registration; refused. Fix: restore the artifact store from a backup, or "
-                "train and register the model again."
-            )
+        # the model's own model_config is the only record a served model can reach (the
+        # server may have no tracking store); a model without one is refused
+        label = self.version_label or f"the model file {path}"
+        verify_model_file(path, label, [model_config_record(config)], unrecorded_in_model(label))
         self.model = load_skops_model(path)
 
     def predict(self, context, model_input, params=None):
-        from mlflow.exceptions import INVALID_PARAMETER_VALUE, MlflowException
-
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         as_of = (params or {}).get("as_of")
         try:
@@ -218,4 +254,12 @@ class RiskListModel(PythonModel):
             return score_request(self.model, self.version_label, frame, as_of=as_of)
         except InputError as exc:
             # a bad request is the caller's to fix: MLflow answers 400 with the message
-            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+            raise refusal(str(exc), bad_request=True) from None
+        except Exception as exc:  # noqa: BLE001 - the answer must not carry the request
+            # MLflow's own answer to anything else quotes a traceback, whose lines may hold
+            # values of the request; the type is enough to report it
+            raise refusal(
+                f"internal error ({type(exc).__name__}) while scoring the request. Fix: "
+                "report it with the server's version; the request itself is not needed.",
+                bad_request=False,
+            ) from None

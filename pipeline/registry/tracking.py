@@ -2,7 +2,8 @@
 
 MLflow's own conventions hold (CONTRACT.md): ``MLFLOW_TRACKING_URI`` when set, else the
 config's URI (a local SQLite file by default). Models are saved with skops, never pickle,
-and loaded only from the registry or a URI the user names.
+and loaded only from the registry or a URI the user names, and only when the model file
+matches the SHA-256 recorded for it (:func:`verify_model_file`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +119,93 @@ def load_skops_model(path: Path):
 
 
 @dataclass(frozen=True)
+class RecordedChecksum:
+    """The SHA-256 of a model file as one place records it ("" where that place has none).
+
+    ``where`` says the place in words, for messages ("in the version's tag …"); a
+    ``required`` record must hold a checksum, or the file is refused.
+    """
+
+    where: str
+    sha256: str
+    required: bool = False
+
+
+# What each record protects against (they are checked together, strongest first):
+# - the registry version's tag: kept in the tracking store, apart from the artifact store,
+#   so a file changed or replaced in the artifact store alone is caught; anyone allowed to
+#   edit the registry could rewrite it together with the file;
+# - the run's param: also in the tracking store, and MLflow never lets a param's value
+#   change once logged, so rewriting the registry tag too is caught as well;
+# - the model's own MLmodel (``model_config``): travels with the model, so it still checks
+#   a model copied out of any store (a path, `mlflow models serve`), but it lies beside the
+#   file: it catches a corrupt or replaced file, not someone who rewrites both.
+TAG_RECORD = f"in the version's tag {CHECKSUM_TAG}"
+RUN_RECORD = f"in its run's param {CHECKSUM_TAG}"
+MODEL_CONFIG_RECORD = f"in the model's MLmodel (model_config {CHECKSUM_TAG})"
+NO_CHECKSUM = "so its model file cannot be checked and is refused"
+FIX_RETRAIN = (
+    "Fix: train and register a new version with `dropout-risk train` and pass --model "
+    "models:/<name>/<version> (or its alias), or pass --model with a model registered since"
+)
+
+
+def model_config_record(model_config: Mapping | None) -> RecordedChecksum:
+    """The checksum a pyfunc model's ``model_config`` holds (written by registration)."""
+    return RecordedChecksum(MODEL_CONFIG_RECORD, str((model_config or {}).get(CHECKSUM_TAG) or ""))
+
+
+def unrecorded_in_model(label: str) -> str:
+    """Why a model that only its own MLmodel vouches for is refused without a checksum."""
+    return (
+        f"{label}: the model's MLmodel records no checksum of its model file (no model_config "
+        f"{CHECKSUM_TAG}: it was saved before checksums were recorded, or not by `dropout-risk "
+        f"train`), {NO_CHECKSUM}. {FIX_RETRAIN}."
+    )
+
+
+def verify_model_file(
+    path: Path, label: str, records: Sequence[RecordedChecksum], unrecorded: str
+) -> None:
+    """Refuse a model file unless its SHA-256 equals every checksum recorded for it.
+
+    Every way a model is loaded comes through here before skops reads the file:
+    :func:`load_risk_model` (registry versions, runs, paths) and the served pyfunc model
+    (``RiskListModel.load_context``: ``load_model``, ``models serve``, ``spark_udf``).
+
+    Parameters
+    ----------
+    path
+        The model file.
+    label
+        What the user asked for (``"dropout-risk v3"``, a URI or a path), for messages.
+    records
+        The places that record the file's checksum for this way of loading, strongest
+        first (see :class:`RecordedChecksum`).
+    unrecorded
+        The refusal, with why and the fix, when a required record holds no checksum or
+        none holds one.
+
+    Raises
+    ------
+    InputError
+        When no checksum is recorded, or the file does not match one that is.
+    """
+    present = [record for record in records if record.sha256]
+    if not present or any(record.required and not record.sha256 for record in records):
+        raise InputError(unrecorded)
+    found = file_sha256(Path(path))
+    for record in present:
+        if record.sha256 != found:
+            raise InputError(
+                f"{label}: the model file does not match the checksum recorded {record.where}: "
+                f"recorded sha256 {record.sha256[:12]}…, found {found[:12]}…, so it was changed "
+                "after registration and is refused. Fix: restore the artifact store from a "
+                "backup, or train and register a new version."
+            )
+
+
+@dataclass(frozen=True)
 class LoadedModel:
     model: object
     uri: str
@@ -133,17 +222,70 @@ def alias_version(client, name: str, alias: str):
         return None
 
 
-def _resolve(uri: str, config: Config) -> tuple[str, str, str]:
-    """A registry URI (``models:/name@alias`` or ``models:/name/N``) as a fixed version.
+@dataclass(frozen=True)
+class _Source:
+    """Where a model URI points, and the checksums recorded for it outside the model."""
 
-    Returns the fixed URI, its label and the SHA-256 of the model file recorded when the
-    version was registered ("" for paths and runs, which have no registry record).
+    uri: str
+    label: str
+    records: tuple[RecordedChecksum, ...]
+    unrecorded: str
+
+
+def _run_param_record(client, run_id: str | None) -> RecordedChecksum:
+    from mlflow.exceptions import MlflowException
+
+    if not run_id:
+        return RecordedChecksum(RUN_RECORD, "")
+    try:
+        params = client.get_run(run_id).data.params
+    except MlflowException:  # a version whose run was deleted keeps its own tag
+        params = {}
+    return RecordedChecksum(RUN_RECORD, params.get(CHECKSUM_TAG, ""))
+
+
+def _resolve(uri: str, config: Config) -> _Source:
+    """What a model URI points at, with the checksums recorded for it outside the model.
+
+    A registry URI (``models:/name@alias`` or ``models:/name/N``) becomes a fixed version,
+    whose tag must hold the checksum (registration records it last, after every other step
+    succeeded), cross-checked with its run's param. A run URI (``runs:/<run_id>/<path>``)
+    is checked against its run's param and the tags of every version registered from that
+    run, any of which suffices. A path or other URI has no record outside the model.
     """
     mlflow = configure(config)
     from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.runs_artifact_repo import RunsArtifactRepository
 
+    if uri.startswith("runs:/"):
+        client = mlflow.MlflowClient()
+        try:
+            run_id, _ = RunsArtifactRepository.parse_runs_uri(uri)
+            client.get_run(run_id)
+            versions = client.search_model_versions(f"run_id = '{run_id}'")
+        except MlflowException as exc:
+            raise InputError(
+                f"no run for {uri} in the tracking store {tracking_uri(config)}. "
+                "Fix: pass --model with an existing model URI (or set MLFLOW_TRACKING_URI to "
+                "the store that holds it)."
+            ) from exc
+        records = [_run_param_record(client, run_id)] + [
+            RecordedChecksum(
+                f"in the tag {CHECKSUM_TAG} of {v.name} v{v.version}, registered from this run",
+                (v.tags or {}).get(CHECKSUM_TAG, ""),
+            )
+            for v in versions
+        ]
+        unrecorded = (
+            f"{uri}: no checksum of its model file is recorded in its run (param "
+            f"{CHECKSUM_TAG}), in a version registered from the run or in the model's MLmodel "
+            f"(it was saved before checksums were recorded, or not by `dropout-risk train`), "
+            f"{NO_CHECKSUM}. {FIX_RETRAIN}."
+        )
+        return _Source(uri, uri, tuple(records), unrecorded)
     if not uri.startswith("models:/"):
-        return uri, uri, ""
+        # nothing outside the model vouches for a path: only its own MLmodel is checked
+        return _Source(uri, uri, (), unrecorded_in_model(uri))
     ref = uri[len("models:/") :]
     client = mlflow.MlflowClient()
     try:
@@ -159,54 +301,122 @@ def _resolve(uri: str, config: Config) -> tuple[str, str, str]:
             "Fix: run `dropout-risk train` first, or pass --model with an existing model URI "
             "(or set MLFLOW_TRACKING_URI to the store that holds it)."
         ) from exc
-    return (
-        f"models:/{version.name}/{version.version}",
-        f"{version.name} v{version.version}",
-        (version.tags or {}).get(CHECKSUM_TAG, ""),
+    label = f"{version.name} v{version.version}"
+    tag = RecordedChecksum(TAG_RECORD, (version.tags or {}).get(CHECKSUM_TAG, ""), required=True)
+    unrecorded = (
+        f"{label}: the version has no tag {CHECKSUM_TAG} (it was registered before checksums "
+        f"were recorded, or not by `dropout-risk train`), {NO_CHECKSUM}. {FIX_RETRAIN}."
     )
+    return _Source(
+        f"models:/{version.name}/{version.version}",
+        label,
+        (tag, _run_param_record(client, version.run_id)),
+        unrecorded,
+    )
+
+
+def _mlmodel_config(local: Path) -> dict:
+    """The pyfunc ``model_config`` in a model directory's MLmodel ({} when it has none)."""
+    from mlflow.models import Model
+    from mlflow.pyfunc import FLAVOR_NAME, MODEL_CONFIG
+
+    try:
+        flavor = Model.load(local / "MLmodel").flavors.get(FLAVOR_NAME) or {}
+    except Exception:  # no or unreadable MLmodel: then it records nothing
+        return {}
+    config = flavor.get(MODEL_CONFIG)
+    return config if isinstance(config, dict) else {}
+
+
+@dataclass(frozen=True)
+class FetchedModel:
+    """A model's files on local disk, with what vouches for its model file.
+
+    Plain data (no MLflow object), so another process can fetch it (pipeline.registry.prefetch).
+    """
+
+    uri: str  # the fixed URI (a version, a run or a path)
+    label: str
+    packed: str  # the model file
+    records: tuple[RecordedChecksum, ...]
+    unrecorded: str  # why it is refused when nothing records a checksum
+
+    def to_dict(self) -> dict:
+        return {
+            "uri": self.uri,
+            "label": self.label,
+            "packed": self.packed,
+            "records": [vars(r) for r in self.records],
+            "unrecorded": self.unrecorded,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> FetchedModel:
+        records = tuple(RecordedChecksum(**r) for r in data["records"])
+        return cls(data["uri"], data["label"], data["packed"], records, data["unrecorded"])
+
+
+def fetch_model(uri: str, config: Config, dst: Path) -> FetchedModel:
+    """Resolve ``uri`` and bring its files into ``dst`` (a path is used where it is).
+
+    Everything of a load that needs MLflow: the registry or run lookup, the checksums
+    recorded for the model and the download. :func:`open_model` does the rest.
+
+    Raises
+    ------
+    InputError
+        When no such model exists or it is not a dropout-risk model, with the fix.
+    """
+    mlflow = configure(config)
+    from mlflow.exceptions import MlflowException
+
+    source = _resolve(uri, config)
+    fixed, label = source.uri, source.label
+    try:
+        local = Path(fixed) if Path(fixed).is_dir() else None
+        if local is None:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=fixed, dst_path=str(dst)))
+    except (MlflowException, OSError) as exc:
+        raise InputError(
+            f"could not load the model at {fixed}: {exc}. Fix: pass --model with a model saved by `dropout-risk train`."
+        ) from exc
+    packed, unrecorded = local / "artifacts" / RISK_MODEL_FILE, source.unrecorded
+    if not packed.is_file() and (local / "model.skops").is_file():
+        packed = local / "model.skops"
+        unrecorded = (
+            f"{label}: a model of the sklearn flavour (model.skops), saved by an earlier "
+            f"version of dropout-risk before checksums were recorded, {NO_CHECKSUM}. "
+            f"{FIX_RETRAIN}."
+        )
+    elif not packed.is_file():
+        raise InputError(
+            f"{fixed} is not a dropout-risk model (no {RISK_MODEL_FILE}). "
+            "Fix: pass --model with a model saved by `dropout-risk train`."
+        )
+    records = (*source.records, model_config_record(_mlmodel_config(local)))
+    return FetchedModel(fixed, label, str(packed), records, unrecorded)
+
+
+def open_model(fetched: FetchedModel) -> LoadedModel:
+    """Check the fetched model file against every recorded checksum, then read it."""
+    packed = Path(fetched.packed)
+    verify_model_file(packed, fetched.label, fetched.records, fetched.unrecorded)
+    return LoadedModel(model=load_skops_model(packed), uri=fetched.uri, version_label=fetched.label)
 
 
 def load_risk_model(uri: str, config: Config) -> LoadedModel:
     """Load a RiskModel from the registry (``models:/…``), a run, or a path the user named.
 
     The registered model is an MLflow pyfunc model (pipeline.registry.serving); its RiskModel is
-    the skops file among its artifacts. Models registered by earlier versions (the sklearn
-    flavour, also skops) still load.
+    the skops file among its artifacts. The file is loaded only when it matches the checksums
+    recorded for it (:func:`verify_model_file`); models of the sklearn flavour, registered
+    by earlier versions before checksums were recorded, are refused.
 
     Raises
     ------
     InputError
-        When no such model exists (exit status 2), with the fix.
+        When no such model exists, or its file is unchecked or changed (exit status 2),
+        with the fix.
     """
-    mlflow = configure(config)
-    from mlflow.exceptions import MlflowException
-
-    fixed, label, expected = _resolve(uri, config)
     with tempfile.TemporaryDirectory(prefix="dropout-model-") as tmp:
-        try:
-            local = Path(fixed) if Path(fixed).is_dir() else None
-            if local is None:
-                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=fixed, dst_path=tmp))
-        except (MlflowException, OSError) as exc:
-            raise InputError(
-                f"could not load the model at {fixed}: {exc}. Fix: pass --model with a model saved by `dropout-risk train`."
-            ) from exc
-        packed = local / "artifacts" / RISK_MODEL_FILE
-        if packed.is_file():
-            found = file_sha256(packed)
-            if expected and found != expected:
-                raise InputError(
-                    f"{label}: the model file does not match the checksum recorded when it was "
-                    f"registered (recorded sha256 {expected[:12]}…, found {found[:12]}…): it was "
-                    "changed after registration and is refused. Fix: restore the artifact store "
-                    "from a backup, or train and register a new version."
-                )
-            model = load_skops_model(packed)
-        elif (local / "model.skops").is_file():
-            model = load_skops_model(local / "model.skops")
-        else:
-            raise InputError(
-                f"{fixed} is not a dropout-risk model (no {RISK_MODEL_FILE}). "
-                "Fix: pass --model with a model saved by `dropout-risk train`."
-            )
-    return LoadedModel(model=model, uri=fixed, version_label=label)
+        return open_model(fetch_model(uri, config, Path(tmp)))

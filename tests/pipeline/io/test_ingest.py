@@ -139,3 +139,47 @@ def test_unreadable_parquet(tmp_path):
         InputError, match=r"sessions\.parquet: the sessions file is not a readable Parquet"
     ):
         read_table(path, role="sessions")
+
+
+TRICKY_CSV = {
+    "bom and blank lines": "\ufeffclient_id,Intake_Date\n\nA,2026-01-02\n\n\nB,\n",
+    "null markers": 'a,b,c\nNA,null,N/A\n"",x, \nNaN,None,<NA>\n',
+    "quotes, commas and line breaks": 'a,b\n"x, y","line one\nline two"\n"say ""hi""",z\n',
+    "spaces kept": "a,b\n  padded  , tail \n",
+    "only commas": "a,b,c\n,,\n1,2,3\n",
+    "header only": "a,b\n",
+    "numbers as text": "a,b\n007,1e3\n-0,4.50\n",
+    "carriage returns": "a,b\r\n1,2\r\n3,4\r\n",
+    "unicode": "name,site\nJosé,Zürich\n中文,\n",
+}
+
+
+@pytest.mark.parametrize("text", TRICKY_CSV.values(), ids=TRICKY_CSV.keys())
+def test_the_fast_reader_gives_what_pandas_gives(tmp_path, text):
+    from pipeline.io.ingest import _csv_header, _read_csv_fast, _read_csv_pandas
+
+    path = _write(tmp_path / "t.csv", text)
+    fast = _read_csv_fast(path, _csv_header(path, "clients"))
+    assert fast is not None
+    pd.testing.assert_frame_equal(fast, _read_csv_pandas(path, "clients"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a,b\n1,2,3\n", "a,b,c\n1,2\n"],
+    ids=["too many fields", "too few fields"],
+)
+def test_rows_the_fast_reader_refuses_are_left_to_pandas(tmp_path, text):
+    from pipeline.io.ingest import _csv_header, _read_csv_fast
+
+    path = _write(tmp_path / "t.csv", text)
+    assert _read_csv_fast(path, _csv_header(path, "clients")) is None
+
+
+def test_a_ragged_row_is_reported_without_its_values(tmp_path):
+    text = "a,b\nA,2026-01-01\nsecret-id,2026-01-02,extra-value\n"
+    path = _write(tmp_path / "sessions.csv", text)
+    with pytest.raises(InputError) as caught:
+        read_table(path, role="sessions")
+    assert "line 3" in str(caught.value)
+    assert "secret-id" not in str(caught.value) and "extra-value" not in str(caught.value)

@@ -125,7 +125,7 @@ def test_the_served_model_refuses_a_tampered_model_file(trained, tmp_path):
     with pytest.raises(Exception) as caught:
         mlflow.pyfunc.load_model(str(local))
     message = " ".join(str(caught.value).split())
-    assert "does not match the SHA-256 recorded at registration" in message
+    assert "does not match the checksum recorded in the model's MLmodel" in message
     assert "refused. Fix: restore the artifact store" in message
 
 
@@ -216,3 +216,59 @@ def test_a_model_registered_before_the_registry_package_still_loads(trained, tmp
         request, params={"as_of": "2026-06-30"}
     )
     pd.testing.assert_frame_equal(old, new)
+
+
+def _invoke(model, payload: dict) -> tuple[int, dict]:
+    """What `mlflow models serve` answers to ``payload``: the scoring server's own handler."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc.scoring_server import invocations
+
+    try:
+        answer = invocations(
+            json.dumps(payload), "application/json", model, model.metadata.get_input_schema()
+        )
+    except MlflowException as exc:  # the server turns these into the answer's body
+        return exc.get_http_status_code(), json.loads(exc.serialize_as_json())
+    return answer.status, json.loads(answer.response)
+
+
+def test_a_newly_admitted_client_without_appointments_gets_a_not_scored_row():
+    model = mlflow.pyfunc.load_model("models:/dropout-risk@champion")
+    client = pd.DataFrame(
+        {"client_id": ["new-1"], "therapist_id": ["T1"], "intake_date": ["2026-06-29"]}
+    )
+    frame = request_frame(client, pd.DataFrame(columns=["client_id", "session_date", "status"]))
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    status, answer = _invoke(
+        model, {"dataframe_records": records, "params": {"as_of": "2026-06-30"}}
+    )
+    assert status == 200, answer
+    (row,) = answer["predictions"]
+    assert row["client_id"] == "new-1" and row["scored"] is False
+    assert row["not_scored_reason"] == "no appointments before the as-of date"
+
+
+def test_an_error_answer_names_the_fix_and_never_repeats_the_request():
+    model = mlflow.pyfunc.load_model("models:/dropout-risk@champion")
+    records = [{"client_id": "secret-client-42", "wai_bond": 4.25, "note": "private words"}]
+    status, answer = _invoke(model, {"dataframe_records": records})
+    assert status == 400
+    message = answer["message"]
+    assert message.startswith("the request has no column 'table'") and "Fix:" in message
+    body = json.dumps(answer)
+    assert "secret-client-42" not in body and "private words" not in body and "4.25" not in body
+    assert "Failed to predict data" not in body
+
+
+def test_a_refusal_keeps_its_own_words_when_the_server_rewrites_them():
+    from pipeline.registry.serving import refusal
+
+    exc = refusal("bad request. Fix: send both tables.", bad_request=True)
+    exc.message = f"Failed to predict data 'client_id secret'. \nError: {exc.message}"
+    assert exc.message == "bad request. Fix: send both tables."
+    assert exc.get_http_status_code() == 400
+    assert json.loads(exc.serialize_as_json())["message"] == "bad request. Fix: send both tables."
+    assert (
+        refusal("internal error (X). Fix: report it.", bad_request=False).get_http_status_code()
+        == 500
+    )
