@@ -48,10 +48,11 @@ format: install ## Format the code with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install browser ## Run the benchmarks (writes bench/results.json, bench/clinics_results.json, bench/review_results.json, bench/page_results.json)
+bench: install browser ## Run the benchmarks (writes bench/results.json, bench/clinics_results.json, bench/review_results.json, bench/serving_results.json, bench/page_results.json)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/clinics.py
 	$(BIN)/python bench/scale.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/serving.py
 	$(BIN)/python bench/review.py
 	$(BIN)/python bench/page.py
 	$(BIN)/python bench/identity.py --check

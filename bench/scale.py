@@ -11,7 +11,13 @@ appointments each), a synthetic caseload is written as CSV and as Parquet, then:
   resident memory (``wait4``'s ``ru_maxrss``).
 
 The model is trained first on a separate synthetic history (default 6,000 episodes) in a
-private MLflow store. Targets (issue 6): 200k clients under 60 s and 4 GB on 2 cores.
+private MLflow store. Targets (issue 15; issue 6 asked for 60 s and 4 GB): 200k clients
+with reasons in 10 s and 1.2 GB on 2 cores, and a caseload of 1,000 clients (``--small``)
+in 3 s end to end, start-up included (median of ``--small-repeats`` runs).
+
+Peak memory is the scoring process's own (``wait4``'s ``ru_maxrss``: on Linux the largest
+of the process and its waited-for children, here the short-lived process that fetches
+the model from the registry while the caller reads its inputs).
 
 The largest caseload is scored again with a gradient-boosting champion of the largest
 size the default grid allows (400 trees of 15 leaves), whose exact tree SHAP reasons are
@@ -38,8 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2026-06-30"
 # Intakes in the ~100 days before the export give ~5.5 appointments per active client.
 WINDOW_DAYS = 100
-TARGET_SECONDS = 60.0
-TARGET_PEAK_GB = 4.0
+TARGET_SECONDS = 10.0
+TARGET_PEAK_GB = 1.2
+TARGET_SMALL_SECONDS = 3.0
 
 
 TREE_MODEL = "dropout-risk-trees"
@@ -154,6 +161,8 @@ def main() -> None:
     parser.add_argument("--train-clients", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=3001)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--small", type=int, default=1000, help="the small caseload's size")
+    parser.add_argument("--small-repeats", type=int, default=7)
     parser.add_argument(
         "--no-tree-model",
         dest="tree_model",
@@ -176,6 +185,31 @@ def main() -> None:
     trained = run_training(*history, cfg)
     train_seconds = time.perf_counter() - started
     cli = str(Path(sys.executable).with_name("dropout-risk"))
+
+    # a small caseload: end to end, where start-up is nearly all of it
+    small = write_caseload(work / "caseload-small", args.small, args.seed + 1, cfg.instruments)
+    small_times, small_peaks = [], []
+    for _ in range(args.small_repeats):
+        seconds, peak, _ = timed_process(
+            [
+                cli, "score", "--clients", str(small["paths"][("csv", "clients")]),
+                "--sessions", str(small["paths"][("csv", "sessions")]),
+                "--out", str(work / "risk-small.csv"), "--as-of", AS_OF,
+            ],
+            env,
+        )  # fmt: skip
+        small_times.append(seconds)
+        small_peaks.append(peak)
+    _listed(work / "risk-small.csv", small["active_clients"])
+    small_row = {
+        "active_clients": small["active_clients"],
+        "appointments": small["appointments"],
+        "format": "csv",
+        "score_seconds_median": round(statistics.median(small_times), 2),
+        "score_seconds_all": [round(t, 2) for t in small_times],
+        "peak_rss_gb": round(max(small_peaks), 2),
+    }
+    print(json.dumps(small_row), flush=True)
 
     rows = []
     for n in args.sizes:
@@ -269,18 +303,28 @@ def main() -> None:
             "train_seconds": round(train_seconds, 1),
         },
         "repeats": args.repeats,
+        "small_caseload": small_row,
         "sizes": rows,
         "tree_champion_at_largest_size": trees,
         "targets_met": {
-            fmt: {
-                "under_60_s": bool(biggest[fmt]["score_seconds_median"] < TARGET_SECONDS),
-                "under_4_gb": bool(biggest[fmt]["peak_rss_gb"] < TARGET_PEAK_GB),
-            }
-            for fmt in ("csv", "parquet")
+            **{
+                fmt: {
+                    "200k_at_most_10_s": bool(
+                        biggest[fmt]["score_seconds_median"] <= TARGET_SECONDS
+                    ),
+                    "200k_at_most_1_2_gb": bool(biggest[fmt]["peak_rss_gb"] <= TARGET_PEAK_GB),
+                }
+                for fmt in ("csv", "parquet")
+            },
+            "1k_at_most_3_s": bool(small_row["score_seconds_median"] <= TARGET_SMALL_SECONDS),
         },
     }
     results_path.write_text(json.dumps(results, indent=2))
     print(f"machine: {results['scale']['machine']}; model: {trained.result.selected}")
+    print(
+        f"{small_row['active_clients']:,} clients end to end: median "
+        f"{small_row['score_seconds_median']:.2f} s ({small_row['peak_rss_gb']:.2f} GB)"
+    )
     print(
         "| active clients | appointments | format | read floor (s) | score (s) | ratio | peak RSS (GB) |"
     )

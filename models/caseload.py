@@ -19,7 +19,7 @@ from configs.errors import InputError
 from features.ids import among
 from features.labels import active_mask
 from features.landmarks import appointment_prefix, asof_examples, model_inputs
-from features.schema import ALLIANCE_SCALES
+from features.schema import ALLIANCE_SCALES, HISTORY_FEATURES
 from models.changes import NEW_CLIENT, change_reasons
 from models.drift import DriftReport, compare
 from models.reasons import RowReader, reason_templates, top_reasons
@@ -156,11 +156,11 @@ def batch_drift(model, X: pd.DataFrame, drift: DriftConfig) -> DriftReport | Non
     )
 
 
-def horizon_risk(model, X: pd.DataFrame, risk: np.ndarray) -> np.ndarray:
+def horizon_risk(model, X: pd.DataFrame, risk: np.ndarray, features=None) -> np.ndarray:
     """``risk_within_horizon`` for the rows (NaN for a model trained before it existed)."""
     if not hasattr(model, "horizon_pipeline_"):
         return np.full(len(X), np.nan)
-    return model.predict_horizon(X, risk)
+    return model.predict_horizon(X, risk, features=features)
 
 
 def score_caseload(
@@ -194,11 +194,15 @@ def score_caseload(
     drift_report = batch_drift(model, X, drift) if drift is not None else None
     detail: dict[str, dict] = {}
     if len(X):
-        probability, contributions, base_value = model.predict_and_explain(X, with_base=True)
+        # every model feature (the learnt history ones too), built once for all three uses
+        model_features = model.features(X)
+        probability, contributions, base_value = model.predict_and_explain(
+            X, with_base=True, features=model_features
+        )
         risk = pd.Series(probability, index=X.index)
-        soon = pd.Series(horizon_risk(model, X, probability), index=X.index)
+        soon = pd.Series(horizon_risk(model, X, probability, model_features), index=X.index)
         # the learnt history values and the overall rate, for the reasons' wording
-        examples = examples.join(model.history.transform(X))
+        examples = examples.join(model_features[list(HISTORY_FEATURES)])
         examples["ctx_history_prior"] = model.history.prior_
         reasons = top_reasons(examples, contributions, settings)
         context = reasons["context"] if "context" in reasons else pd.Series("", index=X.index)

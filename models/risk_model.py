@@ -176,10 +176,13 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.horizon_days_ = int(horizon_days)
         return self
 
-    def predict_horizon(self, X: pd.DataFrame, risk: np.ndarray | None = None) -> np.ndarray:
+    def predict_horizon(
+        self, X: pd.DataFrame, risk: np.ndarray | None = None, *, features=None
+    ) -> np.ndarray:
         """P(discharged as a dropout within ``horizon_days_`` of the row's date), never
-        above the row's ``risk`` (given, or computed)."""
-        features = self.features(X)
+        above the row's ``risk`` (given, or computed). ``features``: ``self.features(X)``,
+        when the caller has it already."""
+        features = self.features(X) if features is None else features
         margin = _decision(self.horizon_pipeline_, features)
         soon = _apply_calibrator(self.horizon_calibrator_, margin)
         if risk is None:
@@ -224,15 +227,17 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         return self._contributions(encoded, X.index)
 
     def predict_and_explain(
-        self, X: pd.DataFrame, *, with_base: bool = False
+        self, X: pd.DataFrame, *, with_base: bool = False, features=None
     ) -> tuple[np.ndarray, pd.DataFrame] | tuple[np.ndarray, pd.DataFrame, np.ndarray]:
         """Calibrated risk and contributions from one pass of the preprocessing.
 
         The margin is the contributions' sum plus the base value (exact additivity, which
         the tests check), so scoring a caseload transforms and explains it once. With
-        ``with_base`` the base values are returned too.
+        ``with_base`` the base values are returned too; ``features`` is
+        ``self.features(X)``, when the caller has it already.
         """
-        encoded = encode(self.pipeline[:-1], self.features(X))
+        features = self.features(X) if features is None else features
+        encoded = encode(self.pipeline[:-1], features)
         contributions, base = self._contributions(encoded, X.index)
         margin = contributions.to_numpy().sum(axis=1) + base
         risk = _apply_calibrator(self.calibrator_, margin)

@@ -153,6 +153,7 @@ def run_scoring(
         clients_file=Path(clients_path).name,
         sessions_file=Path(sessions_path).name,
     )
+    del clients_raw, sessions_raw  # the text as read: the validated tables hold what is used
     rejected = rejected_rows(tables)
     rejected_path = rejected_path_for(out)
     write_table(rejected, rejected_path)

@@ -484,7 +484,7 @@ class _FixedRisk:
     def __getattr__(self, name):
         return getattr(self._model, name)
 
-    def predict_and_explain(self, X, with_base=False):
+    def predict_and_explain(self, X, with_base=False, features=None):
         p = np.array([self._risks[cid] for cid in X.index], dtype=float)
         contributions, base = self._model.explain(X)
         return (p, contributions, base) if with_base else (p, contributions)
