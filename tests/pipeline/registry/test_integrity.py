@@ -184,7 +184,9 @@ def test_a_tampered_file_under_a_run_is_refused_even_with_its_mlmodel_rewritten(
 ):
     recorded = champion.tags[CHECKSUM_TAG]
     good = _log_run(private_store, model_copy, recorded)
-    assert load_risk_model(f"runs:/{good}/model", trained["config"]).model is not None
+    loaded = load_risk_model(f"runs:/{good}/model", trained["config"])
+    assert loaded.uri == loaded.version_label == f"runs:/{good}/model"
+    assert loaded.model.feature_settings == trained["outcome"].result.model.feature_settings
     # whoever changed the file also wrote its new checksum into the MLmodel beside it
     _record_in_mlmodel(model_copy, file_sha256(_tamper(model_copy)))
     bad = _log_run(private_store, model_copy, recorded)
