@@ -6,11 +6,12 @@ Applied through scikit-learn, each of the ~55 pipelines validates its input, bui
 frame and checks feature names: about 6 ms each, 0.3 s for *one* client, which is most
 of the time a served request takes. The fitted parameters are simple (a range to clip
 to, a median to impute, a missing-indicator, a mean and a scale; or a constant for a
-column never observed), so :func:`encode` applies all the numeric pipelines of the known
-shapes in one pass over a float matrix and leaves every other step (the categorical
-one-hot pipelines) to scikit-learn, on its own column. The result equals
-``preprocessor.transform(X)`` (the tests compare them on every fitted candidate); a
-preprocessor of another shape is simply transformed by scikit-learn.
+column never observed; for a category, the encoded row of each level the model kept), so
+:func:`encode` applies all the numeric pipelines of the known shapes in one pass over a
+float matrix, reads each categorical one from its table of encoded rows, and leaves a step
+of any other shape to scikit-learn, on its own column. The result equals
+``preprocessor.transform(X)`` (the tests compare them on both preprocessors of
+``models.candidates``); a preprocessor of another shape is transformed by scikit-learn.
 """
 
 from __future__ import annotations
@@ -68,8 +69,10 @@ class _Plan:
     others: list[tuple[object, list[str], slice]]  # (fitted step, its columns, output slice)
 
 
-# plans by fitted preprocessor; weak, so nothing is kept alive or saved with the model
+# plans and output names by fitted preprocessor; weak, so nothing is kept alive or saved
+# with the model
 _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _NO_PLAN = object()
 
 
@@ -78,9 +81,8 @@ def encode(preprocessor, X: pd.DataFrame) -> np.ndarray:
     key = _inner(preprocessor)  # `pipeline[:-1]` is a new Pipeline on every call
     plan = _PLANS.get(key)
     if plan is None:
-        plan = _plan(key)
-        _PLANS[key] = plan if plan is not None else _NO_PLAN
-    if plan is None or plan is _NO_PLAN:
+        plan = _PLANS[key] = _plan(key) or _NO_PLAN
+    if plan is _NO_PLAN:
         return np.asarray(preprocessor.transform(X), dtype=float)
     return _apply(plan, X)
 
@@ -93,9 +95,6 @@ def encoded_frame(preprocessor, encoded: np.ndarray, index: pd.Index) -> pd.Data
     if names is None:
         names = _NAMES[key] = list(key.get_feature_names_out())
     return pd.DataFrame(encoded, index=index, columns=names, copy=False)
-
-
-_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _apply(plan: _Plan, X: pd.DataFrame) -> np.ndarray:
@@ -120,9 +119,8 @@ def _apply(plan: _Plan, X: pd.DataFrame) -> np.ndarray:
             out[:, num.indicator_at[has]] = flags
     for cat in plan.categorical:
         values = X[cat.column].to_numpy(dtype=object)
-        text = values.astype(str).astype(
-            object
-        )  # object: a fixed-width str array would cut the fill
+        # as objects: a fixed-width str array would cut the fill to its width
+        text = values.astype(str).astype(object)
         text[pd.isna(values)] = cat.fill
         codes = cat.levels.get_indexer(text)
         codes[codes < 0] = len(cat.levels)  # pooled

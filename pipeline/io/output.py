@@ -125,5 +125,5 @@ def _text_cells(column: pd.Series) -> pd.Series:
         column.dtype
     ):
         return column
-    is_text = column.map(type).isin([str, np.str_]) if len(column) else column.astype(bool)
+    is_text = column.map(type).isin([str, np.str_])
     return column.where(is_text).astype("string")
