@@ -379,21 +379,27 @@ def score(
 ) -> None:
     """Score every active client and write the ranked risk list."""
     with _exit_statuses():
-        from pipeline.commands.score import run_scoring
+        from pipeline.registry.prefetch import start_fetch
+        from pipeline.registry.tracking import default_model_uri
 
         cfg = load_config(config)
-        outcome = run_scoring(
-            clients,
-            sessions,
-            out,
-            cfg,
-            as_of=as_of,
-            model_uri=model,
-            strict=strict,
-            # trajectories and full explanations: the pages only
-            details=report is not None or report_dir is not None,
-            since=since,
-        )
+        # the second process fetches the model from here on, while this one imports the
+        # scoring code (pandas, the features, the models: about a second) and reads the exports
+        with start_fetch(model or default_model_uri(cfg), cfg) as pending:
+            from pipeline.commands.score import run_scoring
+
+            outcome = run_scoring(
+                clients,
+                sessions,
+                out,
+                cfg,
+                as_of=as_of,
+                strict=strict,
+                # trajectories and full explanations: the pages only
+                details=report is not None or report_dir is not None,
+                since=since,
+                pending=pending,
+            )
         _report_extra_columns(outcome.extra_columns)
         _print_scoring(outcome)
         if report is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from models.drift import DriftReport
 from pipeline.contract.validation import ValidatedTables, validate_tables
 from pipeline.io.ingest import read_table
 from pipeline.io.output import TABLE_SUFFIXES, write_table, write_text
-from pipeline.registry.prefetch import start_fetch, warm_model_imports
+from pipeline.registry.prefetch import PendingModel, start_fetch, warm_model_imports
 from pipeline.registry.tracking import default_model_uri
 
 REJECTED_COLUMNS = ["file", "row", "column", "value", "reason"]
@@ -117,6 +118,7 @@ def run_scoring(
     strict: bool = False,
     details: bool = True,
     since: str | None = None,
+    pending: PendingModel | None = None,
 ) -> ScoreOutcome:
     """Read, validate, score and write the risk list and its rejection report.
 
@@ -124,6 +126,9 @@ def run_scoring(
     only the HTML page shows (``ScoreOutcome.details``); a batch job without a page
     passes False and saves most of the time per client. ``since`` (a date before the
     as-of date) also scores the caseload as it stood then and adds what changed.
+    ``pending`` is a fetch of the model already started by the caller
+    (:func:`~pipeline.registry.prefetch.start_fetch`, which the command line calls before it
+    imports this module); ``model_uri`` is then not used, and the caller closes it.
 
     Raises
     ------
@@ -136,7 +141,12 @@ def run_scoring(
     if out.suffix.lower() not in TABLE_SUFFIXES:
         raise InputError(f"{out}: unknown output format. Fix: end --out in .csv or .parquet.")
     # the model is fetched by a second process while this one reads the exports
-    with start_fetch(model_uri or default_model_uri(config), config) as pending:
+    fetching = (
+        contextlib.nullcontext(pending)
+        if pending is not None
+        else start_fetch(model_uri or default_model_uri(config), config)
+    )
+    with fetching as pending:
         try:
             clients_raw = read_table(Path(clients_path), role="clients")
             sessions_raw = read_table(Path(sessions_path), role="sessions")
