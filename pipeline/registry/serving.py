@@ -156,28 +156,60 @@ def score_request(
         The risk-list columns of CONTRACT.md, one row per active client in the request;
         missing values are None (JSON null when served), not NaN.
     """
-    from models.caseload import parse_as_of, score_caseload
-    from pipeline.contract.validation import validate_tables
-    from pipeline.registry.tracking import LoadedModel
-
     clients_raw, sessions_raw = split_request(frame)
-    instruments = model.settings.instruments
-    tables = validate_tables(
+    return score_tables(model, version_label, clients_raw, sessions_raw, as_of)
+
+
+def score_tables(
+    model,
+    version_label: str,
+    clients_raw: pd.DataFrame,
+    sessions_raw: pd.DataFrame,
+    as_of: str | None = None,
+) -> pd.DataFrame:
+    """:func:`score_request` of a request already split into its two tables."""
+    from models.caseload import score_caseload
+
+    tables = validate_request(model, clients_raw, sessions_raw)
+    as_of_ts = request_as_of(as_of, tables.sessions)
+    risk_list = score_caseload(tables, scorer_of(model, version_label), as_of_ts, details=False)
+    return as_answer(risk_list.risk_list)
+
+
+def validate_request(model, clients_raw: pd.DataFrame, sessions_raw: pd.DataFrame):
+    """The request's tables validated as files are (leniently), named as request records."""
+    from pipeline.contract.validation import validate_tables
+
+    return validate_tables(
         clients_raw,
         sessions_raw,
-        instruments,
+        model.settings.instruments,
         clients_file=REQUEST_FILES["clients"],
         sessions_file=REQUEST_FILES["sessions"],
     )
+
+
+def request_as_of(as_of: str | None, sessions: pd.DataFrame) -> pd.Timestamp:
+    """The ``as_of`` parameter as a date; blank means the latest valid appointment's date
+    (today when there is none)."""
+    from models.caseload import parse_as_of
+
     if as_of:
-        as_of_ts = parse_as_of(as_of, "as_of")
-    elif len(tables.sessions):
-        as_of_ts = tables.sessions["session_date"].max()
-    else:
-        as_of_ts = pd.Timestamp.now().normalize()
-    loaded = LoadedModel(model=model, uri="", version_label=version_label)
-    risk_list = score_caseload(tables, loaded, as_of_ts, details=False).risk_list
+        return parse_as_of(as_of, "as_of")
+    if len(sessions):
+        return sessions["session_date"].max()
+    return pd.Timestamp.now().normalize()
+
+
+def as_answer(risk_list: pd.DataFrame) -> pd.DataFrame:
+    """Risk-list rows as answered: missing values are None (JSON null), not NaN."""
     return risk_list.astype(object).where(risk_list.notna(), None)
+
+
+def scorer_of(model, version_label: str):
+    from pipeline.registry.tracking import LoadedModel
+
+    return LoadedModel(model=model, uri="", version_label=version_label)
 
 
 # The input is validated by the contract's own rules (pipeline.contract.validation), not by MLflow's
@@ -244,6 +276,12 @@ class RiskListModel(PythonModel):
         label = self.version_label or f"the model file {path}"
         verify_model_file(path, label, [model_config_record(config)], unrecorded_in_model(label))
         self.model = load_skops_model(path)
+        # requests that arrive while one is scored are scored together (batching.py)
+        from pipeline.registry.batching import RequestBatcher, score_requests
+
+        self._batcher = RequestBatcher(
+            lambda requests: score_requests(self.model, self.version_label, requests)
+        )
 
     def predict(self, context, model_input, params=None):
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
@@ -251,7 +289,7 @@ class RiskListModel(PythonModel):
         try:
             if request_form(frame) == "client_rows":
                 return score_client_rows(self.model, self.version_label, frame, as_of=as_of)
-            return score_request(self.model, self.version_label, frame, as_of=as_of)
+            return self._batcher.submit(frame, as_of)
         except InputError as exc:
             # a bad request is the caller's to fix: MLflow answers 400 with the message
             raise refusal(str(exc), bad_request=True) from None
