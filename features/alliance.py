@@ -17,56 +17,52 @@ import numpy as np
 import pandas as pd
 
 from features.schema import ALLIANCE_SCALES
+from features.segments import Segments
 
 
 def _scale_trajectory(
     values: pd.Series, by: np.ndarray, session_number: pd.Series, rupture_drop: float, window: int
 ) -> pd.DataFrame:
-    """Trajectory statistics of one scale on the rows that carry a rating."""
+    """Trajectory statistics of one scale on the rows that carry a rating.
+
+    ``by`` holds each row's client code, non-decreasing (rows sorted by client).
+    """
     rated = values.notna().to_numpy()
-    v = values[rated]
+    index = values.index[rated]
+    v = values.to_numpy(dtype=float)[rated]
     keys = by[rated]
-    grouped = v.groupby(keys, sort=False)
-    prev = grouped.shift(1)
-    first = grouped.transform("first")
-    k = grouped.cumcount().to_numpy() + 1
-    sess = session_number[rated]
-    by_session = sess.groupby(keys, sort=False)
+    groups = Segments(keys)
+    prev = groups.shift(v, 1)
+    first = groups.first(v)
+    k = groups.count() + 1
+    sess = session_number.to_numpy(dtype=float)[rated]
     # the slope runs from the rating `window - 1` ratings back (or the first) to this one
     full = k >= window
-    start = np.where(full, grouped.shift(window - 1), first)
-    start_session = np.where(full, by_session.shift(window - 1), by_session.transform("first"))
+    start = np.where(full, groups.shift(v, window - 1), first)
+    start_session = np.where(full, groups.shift(sess, window - 1), groups.first(sess))
     slope = np.where(k >= 2, (v - start) / np.maximum(np.minimum(k, window) - 1, 1), np.nan)
-    drop = prev - v
-    rupture = (drop >= rupture_drop - 1e-9).to_numpy()
+    with np.errstate(invalid="ignore"):
+        rupture = (prev - v) >= rupture_drop - 1e-9  # no rupture at a client's first rating
     # the level the latest rupture fell from; recovered when back within half a drop of it
-    reference = prev.where(rupture).groupby(keys, sort=False).ffill()
-    open_now = (reference.notna() & (v < reference - rupture_drop / 2)).to_numpy()
-    open_before = (
-        pd.Series(open_now, index=v.index).groupby(keys, sort=False).shift(1, fill_value=False)
-    )
-    repair = open_before.to_numpy() & ~open_now & ~rupture
-    prev_session = by_session.shift(1)
+    reference = groups.ffill(np.where(rupture, prev, np.nan))
+    open_now = ~np.isnan(reference) & (v < reference - rupture_drop / 2)
+    open_before = groups.shift(open_now, 1, fill=False)
+    repair = open_before & ~open_now & ~rupture
+    prev_session = groups.shift(sess, 1)
 
-    def at_rupture(x) -> pd.Series:
+    def at_rupture(x: np.ndarray) -> np.ndarray:
         """The value at the latest rupture, carried forward."""
-        return (
-            pd.Series(np.where(rupture, x, np.nan), index=v.index).groupby(keys, sort=False).ffill()
-        )
+        return groups.ffill(np.where(rupture, x, np.nan))
 
     return pd.DataFrame(
         {
             "last": v,
             "change": v - first,
             "slope": slope,
-            "min": grouped.cummin(),
-            "ruptures": pd.Series(rupture.astype(float), index=v.index)
-            .groupby(keys, sort=False)
-            .cumsum(),
+            "min": pd.Series(v).groupby(keys, sort=False).cummin().to_numpy(),
+            "ruptures": groups.cumsum(rupture),
             "unrepaired": open_now.astype(float),
-            "repairs": pd.Series(repair.astype(float), index=v.index)
-            .groupby(keys, sort=False)
-            .cumsum(),
+            "repairs": groups.cumsum(repair),
             # context for plain-language reasons, not model inputs
             "ctx_first": first,
             "ctx_last_session": sess,
@@ -76,9 +72,9 @@ def _scale_trajectory(
             "ctx_rupture_to": at_rupture(v),
             "ctx_rupture_from_session": at_rupture(prev_session),
             "ctx_rupture_session": at_rupture(sess),
-            "ctx_count": pd.Series(k.astype(float), index=v.index),
+            "ctx_count": k.astype(float),
         },
-        index=v.index,
+        index=index,
     )
 
 
@@ -105,7 +101,10 @@ def carry_forward(
     """
     n = len(index)
     pos = index.get_indexer(part.index)
-    filled = part.groupby(by[pos], sort=False).ffill().to_numpy(dtype=float)
+    groups = Segments(by[pos])
+    filled = np.column_stack(
+        [groups.ffill(part[column].to_numpy(dtype=float)) for column in part.columns]
+    ).reshape(len(pos), part.shape[1])
     # for every appointment, the latest position at or before it that has a value in part
     marker = np.full(n, -1, dtype=np.int64)
     marker[pos] = pos

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.segments import Segments, take
+
 MISSED_STATUSES = ("no_show", "late_cancel")
 
 
@@ -37,60 +39,38 @@ def attendance_prefix(sessions: pd.DataFrame) -> pd.DataFrame:
         ordinal of the attended session on attended rows, else NaN) and
         ``last_attended_date`` (NaT before the first attended session).
     """
-    by = sessions["client_id"].to_numpy()
+    groups = Segments(sessions["client_id"].to_numpy())
     status = sessions["status"].to_numpy()
     attended = status == "attended"
     missed = np.isin(status, MISSED_STATUSES)
-    frame = pd.DataFrame(
-        {
-            "_by": by,
-            "one": 1,
-            "att": attended.astype(np.int32),
-            "noshow": (status == "no_show").astype(np.int32),
-            "late": (status == "late_cancel").astype(np.int32),
-            "canc": (status == "cancelled").astype(np.int32),
-            "miss": missed.astype(np.int32),
-        },
-        index=sessions.index,
-    )
-    cums = frame.groupby("_by", sort=False)[
-        ["one", "att", "noshow", "late", "canc", "miss"]
-    ].cumsum()
-    out = pd.DataFrame(index=sessions.index)
-    out["appointments"] = cums["one"].astype(float)
-    out["attended"] = cums["att"].astype(float)
-    out["attendance_rate"] = out["attended"] / out["appointments"]
-    out["no_shows"] = cums["noshow"].astype(float)
-    out["late_cancels"] = cums["late"].astype(float)
-    out["cancellations"] = cums["canc"].astype(float)
 
-    first_row = out["appointments"].to_numpy() == 1
-    first_missed = pd.Series(
-        np.where(first_row, missed.astype(float), np.nan), index=sessions.index
-    )
-    out["missed_first_appointment"] = first_missed.groupby(by, sort=False).ffill()
+    def count(flags: np.ndarray) -> np.ndarray:
+        return groups.cumsum(flags.astype(float))
+
+    out = pd.DataFrame(index=sessions.index)
+    appointments = groups.count() + 1.0
+    attended_so_far = count(attended)
+    out["appointments"] = appointments
+    out["attended"] = attended_so_far
+    out["attendance_rate"] = attended_so_far / appointments
+    out["no_shows"] = count(status == "no_show")
+    out["late_cancels"] = count(status == "late_cancel")
+    out["cancellations"] = count(status == "cancelled")
+    out["missed_first_appointment"] = groups.first(missed.astype(float))
 
     # misses since the last attended session: misses so far minus misses at that session
-    miss_at_attended = cums["miss"].where(attended)
-    miss_at_last_attended = miss_at_attended.groupby(by, sort=False).ffill().fillna(0)
-    out["misses_since_last_attended"] = (cums["miss"] - miss_at_last_attended).astype(float)
+    misses = count(missed)
+    at_last_attended = groups.ffill(np.where(attended, misses, np.nan))
+    out["misses_since_last_attended"] = misses - np.nan_to_num(at_last_attended, nan=0.0)
 
     dates = sessions["session_date"]
-    attended_dates = dates.where(attended)
-    out["last_attended_date"] = attended_dates.groupby(by, sort=False).ffill()
+    last_attended = groups.latest(attended)
+    out["last_attended_date"] = take(dates.to_numpy(), last_attended, np.datetime64("NaT"))
     # gap between consecutive attended sessions (the first one: from intake)
-    previous_attended = (
-        attended_dates.groupby(by, sort=False).ffill().groupby(by, sort=False).shift(1)
-    )
-    previous_attended = previous_attended.fillna(sessions["intake_date"])
-    gap = (dates - previous_attended).dt.days.where(attended)
-    out["longest_gap_days"] = (
-        gap.groupby(by, sort=False)
-        .cummax()
-        .groupby(by, sort=False)
-        .ffill()
-        .fillna(0.0)
-        .astype(float)
-    )
-    out["session_number"] = out["attended"].where(attended)
+    previous = take(dates.to_numpy(), groups.shift(last_attended, 1, fill=-1), np.datetime64("NaT"))
+    previous = pd.Series(previous, index=sessions.index).fillna(sessions["intake_date"])
+    gap = (dates - previous).dt.days.where(attended)
+    longest = gap.groupby(sessions["client_id"].to_numpy(), sort=False).cummax().to_numpy(float)
+    out["longest_gap_days"] = np.nan_to_num(groups.ffill(longest), nan=0.0)
+    out["session_number"] = np.where(attended, attended_so_far, np.nan)
     return out

@@ -74,8 +74,11 @@ def derive_scores(sessions: pd.DataFrame, instruments: InstrumentsConfig) -> pd.
     out["ors_total"] = _block(out, ["ors_total"])[:, 0]
 
     not_attended = (out["status"] != "attended").to_numpy(dtype=bool)
-    ratings = [column for column in out.columns if column in _rating_columns(instruments)]
-    out.loc[not_attended, ratings] = np.nan
+    if not_attended.any():
+        for column in (c for c in out.columns if c in _rating_columns(instruments)):
+            values = out[column].to_numpy(dtype=float, na_value=np.nan, copy=True)
+            values[not_attended] = np.nan
+            out[column] = values
     return out
 
 
@@ -83,10 +86,12 @@ def _block(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """The columns as a float matrix; absent columns are all NaN."""
     block = np.full((len(frame), len(columns)), np.nan)
     for position, column in enumerate(columns):
-        if column in frame.columns:
-            block[:, position] = pd.to_numeric(frame[column], errors="coerce").to_numpy(
-                dtype="float64", na_value=np.nan
-            )
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        if values.dtype != np.float64:  # validated ratings are floats already
+            values = pd.to_numeric(values, errors="coerce")
+        block[:, position] = values.to_numpy(dtype="float64", na_value=np.nan)
     return block
 
 

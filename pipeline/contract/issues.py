@@ -83,6 +83,10 @@ def _failing(frame: pd.DataFrame, rule: Rule) -> np.ndarray:
             f"validation failed internally: rule {rule.name!r} on column {rule.column!r} "
             f"raised {type(exc).__name__}"
         ) from exc
+    if isinstance(fails, pd.Series) and fails.dtype == bool and fails.index.equals(column.index):
+        return fails.to_numpy()  # the usual case, without four copies of the mask
+    if isinstance(fails, np.ndarray) and fails.dtype == bool and fails.shape == (len(column),):
+        return fails
     mask = pd.Series(fails).reindex(column.index, fill_value=False)
     return mask.fillna(True).astype(bool).to_numpy()
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+# up to this many distinct values, text is stripped in plain Python (_few_texts)
+FEW_VALUES = 256
 # Dates outside these years are typos (and would not fit pandas' nanosecond timestamps).
 PLAUSIBLE_YEARS = (1900, 2199)
 # YYYY-MM-DD, optionally followed by an ISO 8601 time of day and zone (both ignored).
@@ -185,7 +187,10 @@ class DistinctValues:
         """Factorize one raw column."""
         codes, uniques = pd.factorize(raw, use_na_sentinel=True)
         codes[codes < 0] = len(uniques)
-        return cls(codes=codes, text=_as_text(pd.Series(uniques, dtype=raw.dtype)), index=raw.index)
+        text = _few_texts(uniques)
+        if text is None:
+            text = _as_text(pd.Series(uniques, dtype=raw.dtype))
+        return cls(codes=codes, text=text, index=raw.index)
 
     def spread(self, values: np.ndarray, fill: object) -> pd.Series:
         """Per-distinct ``values`` to per-row; rows with a missing raw value get ``fill``."""
@@ -211,6 +216,18 @@ def integers_when_whole(values: pd.Series) -> pd.Series:
         if (whole == np.floor(whole)).all():
             return values.astype("Int64")
     return values
+
+
+def _few_texts(uniques) -> pd.Series | None:
+    """:func:`_as_text` of a few distinct values that are all text, in plain Python (the
+    pandas steps cost more than the work on a served request's handful of values); None
+    for anything else. Python's ``str.strip`` removes the same whitespace as pandas'."""
+    if len(uniques) > FEW_VALUES:
+        return None
+    values = list(uniques)
+    if not all(type(value) is str for value in values):
+        return None
+    return pd.Series([value.strip() or None for value in values], dtype="str")
 
 
 def _as_text(series: pd.Series) -> pd.Series:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.contract import parsing
 from pipeline.contract.parsing import ParsedColumns, integers_when_whole
 
 
@@ -61,3 +62,20 @@ def test_numbers_from_text_and_from_stored_values():
 def test_each_column_is_parsed_once():
     values = ParsedColumns(pd.DataFrame({"d": ["2026-01-01"]}, dtype="str"))
     assert values.date("d") is values.date("d")
+
+
+def test_a_few_texts_are_stripped_as_pandas_strips_them(monkeypatch):
+    spaces = ["\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u2003",
+              "\u3000", "\u200b", "\ufeff", " "]  # fmt: skip
+    raw = [f"{c}a{c}" for c in spaces] + ["", "  ", "Élan ", "a", None, "=1+1"]
+    for dtype in ("str", object):
+        column = pd.DataFrame({"v": raw}, dtype=dtype)
+        fast = ParsedColumns(column).distinct("v")
+        monkeypatch.setattr(parsing, "FEW_VALUES", 0)  # the pandas steps, for comparison
+        slow = ParsedColumns(column).distinct("v")
+        monkeypatch.undo()
+        pd.testing.assert_series_equal(fast.text, slow.text)
+        np.testing.assert_array_equal(fast.codes, slow.codes)
+    # numbers are not text: they take the pandas steps (whole floats read as integers)
+    numbers = ParsedColumns(pd.DataFrame({"v": [101.0, 7.0]})).distinct("v")
+    assert numbers.text.tolist() == ["101", "7"]
