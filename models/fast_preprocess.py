@@ -104,7 +104,10 @@ def _apply(plan: _Plan, X: pd.DataFrame) -> np.ndarray:
     if num.columns:
         values = np.empty((len(X), len(num.columns)), dtype=float, order="F")
         for j, column in enumerate(num.columns):
-            values[:, j] = pd.to_numeric(X[column], errors="coerce").to_numpy(dtype=float)
+            given = X[column]
+            if given.dtype != np.float64:  # model inputs are floats already
+                given = pd.to_numeric(given, errors="coerce")
+            values[:, j] = given.to_numpy(dtype=float)
         missing = np.isnan(values)
         values = np.clip(values, num.clip_low, num.clip_high)  # NaN stays NaN
         values = np.where(missing & ~np.isnan(num.fill), num.fill, values)
