@@ -101,10 +101,7 @@ def carry_forward(
     """
     n = len(index)
     pos = index.get_indexer(part.index)
-    groups = Segments(by[pos])
-    filled = np.column_stack(
-        [groups.ffill(part[column].to_numpy(dtype=float)) for column in part.columns]
-    ).reshape(len(pos), part.shape[1])
+    filled = Segments(by[pos]).ffill(part.to_numpy(dtype=float))
     # for every appointment, the latest position at or before it that has a value in part
     marker = np.full(n, -1, dtype=np.int64)
     marker[pos] = pos

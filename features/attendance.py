@@ -47,7 +47,7 @@ def attendance_prefix(sessions: pd.DataFrame) -> pd.DataFrame:
     def count(flags: np.ndarray) -> np.ndarray:
         return groups.cumsum(flags.astype(float))
 
-    out = pd.DataFrame(index=sessions.index)
+    out: dict[str, np.ndarray] = {}
     appointments = groups.count() + 1.0
     attended_so_far = count(attended)
     out["appointments"] = appointments
@@ -73,4 +73,5 @@ def attendance_prefix(sessions: pd.DataFrame) -> pd.DataFrame:
     longest = gap.groupby(sessions["client_id"].to_numpy(), sort=False).cummax().to_numpy(float)
     out["longest_gap_days"] = np.nan_to_num(groups.ffill(longest), nan=0.0)
     out["session_number"] = np.where(attended, attended_so_far, np.nan)
-    return out
+    # one frame at once: a column at a time costs more than a served request's values
+    return pd.DataFrame(out, index=sessions.index)

@@ -30,15 +30,37 @@ def intake_features(clients: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         ``age``, ``planned_sessions`` (float) and the categorical intake columns (object).
     """
-    out = pd.DataFrame(index=pd.Index(clients["client_id"].to_numpy(), name="client_id"))
+    out: dict[str, np.ndarray] = {}
     for col in ("age", "planned_sessions"):
         values = clients[col] if col in clients else pd.Series(float("nan"), index=clients.index)
-        out[col] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        if values.dtype != np.float64:
+            values = pd.to_numeric(values, errors="coerce")
+        out[col] = values.to_numpy(dtype=float, copy=True)
     for col in CATEGORICAL_FEATURES:
-        if col in clients:
-            text = clients[col].astype("string").str.strip().str.lower()
-            text = text.mask(text == "")
-            out[col] = text.to_numpy(dtype=object, na_value=np.nan)
-        else:
-            out[col] = np.nan
+        out[col] = _category(clients[col]) if col in clients else np.full(len(clients), np.nan)
+    index = pd.Index(clients["client_id"].to_numpy(), name="client_id")
+    return pd.DataFrame(out, index=index)
+
+
+def _category(values: pd.Series) -> np.ndarray:
+    """Stripped, lower-cased text as objects, NaN where blank."""
+    few = _few_ascii(values)
+    if few is not None:
+        return few
+    text = values.astype("string").str.strip().str.lower()
+    return text.mask(text == "").to_numpy(dtype=object, na_value=np.nan)
+
+
+def _few_ascii(values: pd.Series) -> np.ndarray | None:
+    """:func:`_category` of a few ASCII texts in plain Python (where Python's and pandas'
+    stripping and lower case agree), or None for anything else."""
+    if len(values) > 64:
+        return None
+    cells = values.tolist()
+    out = np.full(len(cells), np.nan, dtype=object)
+    for i, cell in enumerate(cells):
+        if isinstance(cell, str) and cell.isascii():
+            out[i] = cell.strip().lower() or np.nan
+        elif not (cell is None or cell is pd.NA or (isinstance(cell, float) and cell != cell)):
+            return None
     return out

@@ -57,15 +57,25 @@ class Segments:
 
     def latest(self, flags: np.ndarray) -> np.ndarray:
         """The position of the latest flagged row on or before each row within its group,
-        -1 where there is none."""
-        marker = np.where(flags, self.position, -1)
-        latest = np.maximum.accumulate(marker) if len(marker) else marker
-        return np.where(latest >= self.start, latest, -1)
+        -1 where there is none (per column, for a 2-D ``flags``)."""
+        flags = np.asarray(flags)
+        position = self.position.reshape(-1, *([1] * (flags.ndim - 1)))
+        marker = np.where(flags, position, -1)
+        latest = np.maximum.accumulate(marker, axis=0) if len(marker) else marker
+        return np.where(latest >= self.start.reshape(position.shape), latest, -1)
 
     def ffill(self, values: np.ndarray) -> np.ndarray:
-        """The latest non-missing value on or before each row within its group, else NaN."""
+        """The latest non-missing value on or before each row within its group, else NaN
+        (per column, for a 2-D ``values``)."""
         values = np.asarray(values, dtype=float)
-        return take(values, self.latest(~np.isnan(values)), np.nan)
+        latest = self.latest(~np.isnan(values))
+        if values.ndim == 1:
+            return take(values, latest, np.nan)
+        found = latest >= 0
+        out = np.full(values.shape, np.nan)
+        columns = np.broadcast_to(np.arange(values.shape[1]), values.shape)
+        out[found] = values[latest[found], columns[found]]
+        return out
 
     def cumsum(self, values: np.ndarray) -> np.ndarray:
         """Running sums within each group, exact for whole numbers (counts) as floats."""

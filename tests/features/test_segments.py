@@ -56,3 +56,13 @@ def test_no_rows_and_one_row():
 def test_rows_not_sorted_by_group_are_refused():
     with pytest.raises(ValueError, match="sorted by group"):
         Segments(np.array([0, 1, 0]))
+
+
+def test_ffill_of_several_columns_at_once_matches_each_column():
+    block = np.column_stack([VALUES, VALUES[::-1], np.full(len(VALUES), np.nan)])
+    groups = Segments(KEYS)
+    expected = np.column_stack([groups.ffill(block[:, j]) for j in range(3)])
+    np.testing.assert_array_equal(groups.ffill(block), expected)
+    np.testing.assert_array_equal(
+        groups.ffill(block), pd.DataFrame(block).groupby(KEYS, sort=False).ffill().to_numpy()
+    )
