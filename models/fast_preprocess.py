@@ -102,12 +102,13 @@ def _apply(plan: _Plan, X: pd.DataFrame) -> np.ndarray:
     out = np.empty((len(X), plan.width), dtype=float, order="F")
     num = plan.numeric
     if num.columns:
-        values = np.empty((len(X), len(num.columns)), dtype=float, order="F")
-        for j, column in enumerate(num.columns):
-            given = X[column]
-            if given.dtype != np.float64:  # model inputs are floats already
-                given = pd.to_numeric(given, errors="coerce")
-            values[:, j] = given.to_numpy(dtype=float)
+        block = X[num.columns]
+        if (block.dtypes == np.float64).all():  # model inputs are floats already
+            values = np.asfortranarray(block.to_numpy(dtype=float))
+        else:
+            values = np.empty((len(X), len(num.columns)), dtype=float, order="F")
+            for j, column in enumerate(num.columns):
+                values[:, j] = pd.to_numeric(block[column], errors="coerce").to_numpy(dtype=float)
         missing = np.isnan(values)
         values = np.clip(values, num.clip_low, num.clip_high)  # NaN stays NaN
         values = np.where(missing & ~np.isnan(num.fill), num.fill, values)

@@ -8,6 +8,8 @@ says which cells could not be read, and the rules turn that into problems.
 
 from __future__ import annotations
 
+import datetime
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +25,8 @@ _ISO_DATE = (
     r"\d{4}-\d{2}-\d{2}"
     r"(?:[T ]\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d+)?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
 )
+# the same on ASCII text (_few_dates leaves any other text to pandas)
+_ISO_DATE_ASCII = re.compile(_ISO_DATE, re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ class ParsedColumns:
         """The column as read; all missing when the table lacks it."""
         if column in self.frame.columns:
             return self.frame[column]
-        return pd.Series(np.nan, index=self.index, dtype="float64")
+        return pd.Series(np.full(len(self.index), np.nan), index=self.index)
 
     def distinct(self, column: str) -> DistinctValues:
         """Row codes into the column's distinct values, those as stripped text."""
@@ -147,10 +151,11 @@ class ParsedColumns:
         def build() -> ParsedNumbers:
             raw = self.raw(column)
             if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-                values = pd.Series(raw.to_numpy(dtype="float64", na_value=np.nan), index=raw.index)
+                values = raw.to_numpy(dtype="float64", na_value=np.nan)
                 finite = np.isfinite(values)
                 return ParsedNumbers(
-                    values=values.where(finite), not_numeric=values.notna() & ~finite
+                    values=pd.Series(np.where(finite, values, np.nan), index=self.index),
+                    not_numeric=pd.Series(~np.isnan(values) & ~finite, index=self.index),
                 )
             distinct = self.distinct(column)
             numbers = pd.to_numeric(distinct.text, errors="coerce").to_numpy(dtype="float64")
@@ -237,6 +242,9 @@ def _as_text(series: pd.Series) -> pd.Series:
 
 def _parse_dates(text: pd.Series) -> dict[str, np.ndarray]:
     """Parse ISO 8601 dates (``YYYY-MM-DD``, any time part ignored) from stripped text."""
+    few = _few_dates(text)
+    if few is not None:
+        return few
     iso = text.str.fullmatch(_ISO_DATE).fillna(False).to_numpy(dtype=bool)
     # The time part (and any zone) is ignored: the date as written is the date.
     stamps = pd.to_datetime(text.str.slice(0, 10).where(iso), format="%Y-%m-%d", errors="coerce")
@@ -246,6 +254,35 @@ def _parse_dates(text: pd.Series) -> dict[str, np.ndarray]:
         "unparseable": text.notna().to_numpy(dtype=bool) & stamps.isna().to_numpy(dtype=bool),
         "implausible": stamps.notna().to_numpy(dtype=bool) & ~plausible,
     }
+
+
+def _few_dates(text: pd.Series) -> dict[str, np.ndarray] | None:
+    """:func:`_parse_dates` of a few values in plain Python, or None to leave it to pandas
+    (many values, text other than ASCII, or a year outside :data:`PLAUSIBLE_YEARS`, whose
+    reading by pandas depends on its timestamps' range)."""
+    if len(text) > FEW_VALUES:
+        return None
+    n = len(text)
+    values = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    unparseable = np.zeros(n, dtype=bool)
+    for i, cell in enumerate(text.tolist()):
+        if not isinstance(cell, str):
+            continue  # blank
+        if not cell.isascii():
+            return None  # pandas reads other digits too (２０２６-03-14)
+        if not _ISO_DATE_ASCII.fullmatch(cell):
+            unparseable[i] = True
+            continue
+        year = int(cell[:4])
+        if not PLAUSIBLE_YEARS[0] <= year <= PLAUSIBLE_YEARS[1]:
+            return None
+        try:
+            day = datetime.date(year, int(cell[5:7]), int(cell[8:10]))
+        except ValueError:  # not a calendar date (2026-02-30)
+            unparseable[i] = True
+            continue
+        values[i] = np.datetime64(day, "ns")
+    return {"values": values, "unparseable": unparseable, "implausible": np.zeros(n, dtype=bool)}
 
 
 def _typed_dates(stamps: pd.Series) -> ParsedDates:

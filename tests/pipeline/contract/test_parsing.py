@@ -79,3 +79,18 @@ def test_a_few_texts_are_stripped_as_pandas_strips_them(monkeypatch):
     # numbers are not text: they take the pandas steps (whole floats read as integers)
     numbers = ParsedColumns(pd.DataFrame({"v": [101.0, 7.0]})).distinct("v")
     assert numbers.text.tolist() == ["101", "7"]
+
+
+def test_a_few_dates_are_read_as_pandas_reads_them(monkeypatch):
+    raw = ["2026-03-14", "2026-03-14T09:30", "2026-03-14 09:30:00.5+02:00", "2026-03-14Z",
+           "2026-02-30", "2026-13-01", "03/14/2026", "\uff12\uff10\uff12\uff16-03-14", "2026-3-14",
+           "2026-03-14x", "  ", None, "1900-01-01", "2199-12-31", "2024-02-29"]  # fmt: skip
+    for extra in ([], ["1850-01-01"], ["9999-01-01"]):  # a year out of range: pandas reads all
+        column = pd.DataFrame({"d": raw + extra}, dtype="str")
+        fast = ParsedColumns(column).date("d")
+        monkeypatch.setattr(parsing, "FEW_VALUES", 0)
+        slow = ParsedColumns(column).date("d")
+        monkeypatch.undo()
+        for name in ("values", "unparseable", "implausible"):
+            pd.testing.assert_series_equal(getattr(fast, name), getattr(slow, name))
+    assert fast.values.iloc[0] == pd.Timestamp("2026-03-14") and fast.unparseable.iloc[4]
