@@ -166,29 +166,34 @@ def alliance_prefix(
         traj = _scale_trajectory(sessions[scale], by, session_number, drop, slope_window)
         add(traj.add_prefix(f"{scale}_"))
 
-    srs = sessions["srs_total"]
-    srs_rated = srs.notna()
-    below = (srs < srs_cutoff).where(srs_rated).astype(float)
+    groups = Segments(by)
+    srs = sessions["srs_total"].to_numpy(dtype=float)
+    srs_rated = ~np.isnan(srs)
+    below = np.where(srs_rated, (srs < srs_cutoff).astype(float), np.nan)
+    rated_so_far = groups.cumsum(srs_rated.astype(float))
     srs_extra = pd.DataFrame(
         {
             "srs_below_cutoff": below,
-            "srs_share_below_cutoff": below.fillna(0).groupby(by, sort=False).cumsum()
-            / srs_rated.astype(float).groupby(by, sort=False).cumsum().replace(0, np.nan),
-        }
+            "srs_share_below_cutoff": groups.cumsum(np.nan_to_num(below, nan=0.0))
+            / np.where(rated_so_far == 0, np.nan, rated_so_far),
+        },
+        index=sessions.index,
     )
-    add(srs_extra[srs_rated.to_numpy()])
+    add(srs_extra[srs_rated])
 
-    ors = sessions["ors_total"]
-    ors_rated = ors.notna().to_numpy()
-    ors_first = ors[ors_rated].groupby(by[ors_rated], sort=False).transform("first")
+    ors = sessions["ors_total"].to_numpy(dtype=float)
+    ors_rated = ~np.isnan(ors)
+    rated = ors[ors_rated]
+    ors_first = Segments(by[ors_rated]).first(rated)
     add(
         pd.DataFrame(
             {
-                "ors_last": ors[ors_rated],
-                "ors_change": ors[ors_rated] - ors_first,
-                "ors_clinical": (ors[ors_rated] < ors_cutoff).astype(float),
+                "ors_last": rated,
+                "ors_change": rated - ors_first,
+                "ors_clinical": (rated < ors_cutoff).astype(float),
                 "ors_ctx_first": ors_first,
-            }
+            },
+            index=sessions.index[ors_rated],
         )
     )
     return pd.concat(parts, axis=1)

@@ -175,6 +175,8 @@ def rejected_clients(issues: pd.DataFrame, values: ParsedColumns) -> pd.DataFram
         client_id, therapist_id, site, row, reason (``"row rejected: <problem>"``) and
         ``active`` (True unless the row carries a valid discharge_reason).
     """
+    if not len(issues):  # the usual case
+        return _no_rejected_clients().copy()
     first = issues[issues["client_id"].notna()].drop_duplicates("row", keep="first")
     positions = first["row"].to_numpy(dtype="int64") - 1
     reason = values.lower("discharge_reason").iloc[positions]
@@ -196,5 +198,19 @@ def rejected_clients(issues: pd.DataFrame, values: ParsedColumns) -> pd.DataFram
             "row": "int64",
             "reason": "str",
             "active": "bool",
+        }
+    )
+
+
+@functools.cache
+def _no_rejected_clients() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "client_id": pd.Series(dtype="str"),
+            "therapist_id": pd.Series(dtype="str"),
+            "site": pd.Series(dtype="str"),
+            "row": pd.Series(dtype="int64"),
+            "reason": pd.Series(dtype="str"),
+            "active": pd.Series(dtype="bool"),
         }
     )

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+# the cache key of what every absent column reads as (no column name can equal it)
+_ABSENT = object()
 # up to this many distinct values, text is stripped in plain Python (_few_texts)
 FEW_VALUES = 256
 # Dates outside these years are typos (and would not fit pandas' nanosecond timestamps).
@@ -87,7 +89,7 @@ class ParsedColumns:
         """Whether the table has ``column``."""
         return column in self.frame.columns
 
-    def _memo(self, kind: str, column: str, build: Callable[[], object]):
+    def _memo(self, kind: str, column: str | object, build: Callable[[], object]):
         key = (kind, column)
         if key not in self._cache:
             self._cache[key] = build()
@@ -146,26 +148,30 @@ class ParsedColumns:
         return self._memo("date", column, build)
 
     def number(self, column: str) -> ParsedNumbers:
-        """The column as float64 numbers (text parsed, stored numbers taken as they are)."""
+        """The column as float64 numbers (text parsed, stored numbers taken as they are).
 
-        def build() -> ParsedNumbers:
-            raw = self.raw(column)
-            if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-                values = raw.to_numpy(dtype="float64", na_value=np.nan)
-                finite = np.isfinite(values)
-                return ParsedNumbers(
-                    values=pd.Series(np.where(finite, values, np.nan), index=self.index),
-                    not_numeric=pd.Series(~np.isnan(values) & ~finite, index=self.index),
-                )
-            distinct = self.distinct(column)
-            numbers = pd.to_numeric(distinct.text, errors="coerce").to_numpy(dtype="float64")
-            finite = np.isfinite(numbers)
+        Every column the table lacks reads alike (all blank), so they share one result.
+        """
+        if not self.has(column):
+            return self._memo("number", _ABSENT, lambda: self._parse_number(column))
+        return self._memo("number", column, lambda: self._parse_number(column))
+
+    def _parse_number(self, column: str) -> ParsedNumbers:
+        raw = self.raw(column)
+        if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+            values = raw.to_numpy(dtype="float64", na_value=np.nan)
+            finite = np.isfinite(values)
             return ParsedNumbers(
-                values=distinct.spread(np.where(finite, numbers, np.nan), np.nan),
-                not_numeric=distinct.spread(distinct.text.notna().to_numpy(bool) & ~finite, False),
+                values=pd.Series(np.where(finite, values, np.nan), index=self.index),
+                not_numeric=pd.Series(~np.isnan(values) & ~finite, index=self.index),
             )
-
-        return self._memo("number", column, build)
+        distinct = self.distinct(column)
+        numbers = pd.to_numeric(distinct.text, errors="coerce").to_numpy(dtype="float64")
+        finite = np.isfinite(numbers)
+        return ParsedNumbers(
+            values=distinct.spread(np.where(finite, numbers, np.nan), np.nan),
+            not_numeric=distinct.spread(distinct.text.notna().to_numpy(bool) & ~finite, False),
+        )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pipeline.contract.issues import (
     as_written,
     empty_issues,
     list_issues,
+    rejected_clients,
     rejected_mask,
 )
 from pipeline.contract.parsing import ParsedColumns
@@ -81,3 +82,17 @@ def test_as_written_quotes_typed_values_as_the_user_wrote_them():
 def test_rejected_mask_marks_rows_with_any_issue():
     issues = pd.DataFrame({"row": [2, 2, 4]})
     assert rejected_mask(issues, 4).tolist() == [False, True, False, True]
+
+
+def test_no_rejected_client_gives_the_same_empty_table_as_rejections_filtered_away():
+    frame = pd.DataFrame(
+        {"client_id": ["C1"], "therapist_id": ["T"], "site": ["s"], "age": ["240"]}, dtype="str"
+    )
+    values = ParsedColumns(frame)
+    rules = [_rule("age", "range", lambda s: pd.Series([True]))]
+    one = rejected_clients(list_issues(frame, rules, values, "clients", "c.csv"), values)
+    assert one["client_id"].tolist() == ["C1"] and one["reason"].iloc[0].startswith("row rejected")
+    none = rejected_clients(empty_issues(), values)
+    pd.testing.assert_frame_equal(none, one.iloc[:0])
+    none.loc[0] = ["x", "t", "s", 1, "r", True]  # a copy: the next caller's table is still empty
+    assert rejected_clients(empty_issues(), values).empty

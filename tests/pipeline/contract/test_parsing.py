@@ -62,6 +62,10 @@ def test_numbers_from_text_and_from_stored_values():
 def test_each_column_is_parsed_once():
     values = ParsedColumns(pd.DataFrame({"d": ["2026-01-01"]}, dtype="str"))
     assert values.date("d") is values.date("d")
+    # columns the table lacks are all blank, and read as one
+    absent = values.number("wai_1")
+    assert absent is values.number("srs_2") and absent.values.isna().all()
+    assert not absent.not_numeric.any() and len(absent.values) == 1
 
 
 def test_a_few_texts_are_stripped_as_pandas_strips_them(monkeypatch):
