@@ -212,7 +212,10 @@ def _score_stacked(model, version_label: str, group: list[_Split]) -> list[pd.Da
             rejected_clients=tables.rejected_clients[np.isin(rejected_of, members)],
         )
         risk_list = score_caseload(part, scorer, date, details=False).risk_list
-        of_request = risk_list["client_id"].map(request_of).to_numpy()
+        of_request = risk_list["client_id"].map(request_of)
+        if of_request.isna().any():  # never expected: scored alone instead, by the caller
+            raise RuntimeError("a listed client belongs to none of the stacked requests")
+        of_request = of_request.to_numpy()
         for i in members:
             rows = risk_list[of_request == i].reset_index(drop=True)
             rows["risk_tier"] = tiers_of(rows, rule).to_numpy()
