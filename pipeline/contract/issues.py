@@ -19,6 +19,15 @@ from pipeline.contract.parsing import ParsedColumns, integers_when_whole
 from pipeline.contract.rules import Rule
 
 ISSUE_COLUMNS = ("file", "row", "column", "value", "reason", "client_id", "table")
+# the columns of the rejected-clients table and their types
+REJECTED_TYPES = {
+    "client_id": "str",
+    "therapist_id": "str",
+    "site": "str",
+    "row": "int64",
+    "reason": "str",
+    "active": "bool",
+}
 
 
 def list_issues(
@@ -190,27 +199,9 @@ def rejected_clients(issues: pd.DataFrame, values: ParsedColumns) -> pd.DataFram
             "reason": ("row rejected: " + first["problem"]).to_numpy(),
             "active": ~reason.isin(DISCHARGE_REASONS).to_numpy(dtype=bool),
         }
-    ).astype(
-        {
-            "client_id": "str",
-            "therapist_id": "str",
-            "site": "str",
-            "row": "int64",
-            "reason": "str",
-            "active": "bool",
-        }
-    )
+    ).astype(REJECTED_TYPES)
 
 
 @functools.cache
 def _no_rejected_clients() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "client_id": pd.Series(dtype="str"),
-            "therapist_id": pd.Series(dtype="str"),
-            "site": pd.Series(dtype="str"),
-            "row": pd.Series(dtype="int64"),
-            "reason": pd.Series(dtype="str"),
-            "active": pd.Series(dtype="bool"),
-        }
-    )
+    return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in REJECTED_TYPES.items()})

@@ -18,7 +18,8 @@ import pandas as pd
 
 # the cache key of what every absent column reads as (no column name can equal it)
 _ABSENT = object()
-# up to this many distinct values, text is stripped in plain Python (_few_texts)
+# up to this many distinct values, text and dates are read in plain Python (_few_texts,
+# _few_dates); more go to pandas
 FEW_VALUES = 256
 # Dates outside these years are typos (and would not fit pandas' nanosecond timestamps).
 PLAUSIBLE_YEARS = (1900, 2199)
