@@ -99,7 +99,7 @@ def score_requests(model, version_label: str, requests: Sequence[Request]) -> li
             outcomes[position] = exc
             continue
         split = _split(position, clients, sessions, as_of)
-        group = next((g for g in groups if split.stackable and _fits(g, split)), None)
+        group = next((g for g in groups if _fits(g, split)), None)
         if group is None:
             groups.append([split])
         else:
@@ -158,6 +158,9 @@ def _id_keys(table: pd.DataFrame) -> list:
 
 
 def _fits(group: list[_Split], split: _Split) -> bool:
+    # a group begun by a request that must be scored alone takes no other
+    if not (split.stackable and group[0].stackable):
+        return False
     if len(group) >= MAX_BATCH or group[0].as_of != split.as_of:
         return False
     if not all(split.ids.isdisjoint(other.ids) for other in group):

@@ -104,6 +104,21 @@ def test_requests_scored_together_get_the_answers_they_get_alone(trained, monkey
     assert all(a["rank"].tolist() == list(range(1, len(a) + 1)) for a in answers)
 
 
+def test_a_request_to_be_scored_alone_takes_no_other_into_its_pass(trained, monkeypatch):
+    model = trained["outcome"].result.model
+    clients, sessions = _raw(trained)
+    ids = clients["client_id"].tolist()
+    doubled = pd.concat([clients[clients["client_id"] == ids[0]]] * 2)
+    requests = [
+        (request_frame(doubled, sessions[sessions["client_id"] == ids[0]]), AS_OF),
+        (_request(clients, sessions, ids[1:2]), AS_OF),
+    ]
+    passes = _spy(monkeypatch)
+    together = score_requests(model, "dropout-risk v9", requests)
+    assert passes == []  # each was scored on its own
+    _assert_same(together, requests, model)
+
+
 def test_tiers_by_capacity_are_per_request_when_scored_together(trained, monkeypatch):
     model = copy.copy(trained["outcome"].result.model)
     model.feature_settings = {
