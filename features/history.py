@@ -18,21 +18,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from features.schema import FEATURE_NAMES, HISTORY_FEATURES
+from features.group_rates import HISTORY_COLUMNS, group_keys, history_frame
 
-# output column for each grouping column
-HISTORY_COLUMNS: dict[str, str] = {
-    "therapist_id": "therapist_dropout_rate",
-    "site": "site_dropout_rate",
-}
 # shrinkage bounds in episodes: never trust a group alone, never ignore a large one
 _MIN_SHRINKAGE, _MAX_SHRINKAGE = 1.0, 500.0
-
-
-def _keys(values: pd.Series) -> pd.Series:
-    """Group keys as the encoder stores them: stripped text, blank as missing."""
-    text = values.astype("string").str.strip()
-    return text.mask(text == "")
 
 
 def estimate_shrinkage(events: np.ndarray, episodes: np.ndarray, prior: float) -> float:
@@ -91,7 +80,7 @@ class DropoutHistoryEncoder(TransformerMixin, BaseEstimator):
         self.rates_: dict[str, dict[str, float]] = {}
         self.shrinkage_: dict[str, float] = {}
         for column in HISTORY_COLUMNS:
-            keys = _keys(X[column]) if column in X else pd.Series(pd.NA, index=X.index)
+            keys = group_keys(X[column]) if column in X else pd.Series(pd.NA, index=X.index)
             frame = pd.DataFrame({"key": keys.to_numpy(), "event": w * y, "episode": w})
             stats = frame.dropna(subset=["key"]).groupby("key")[["event", "episode"]].sum()
             events, episodes = stats["event"].to_numpy(), stats["episode"].to_numpy()
@@ -108,25 +97,10 @@ class DropoutHistoryEncoder(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        out = pd.DataFrame(index=X.index)
-        for column, name in HISTORY_COLUMNS.items():
-            keys = _keys(X[column]) if column in X else pd.Series(pd.NA, index=X.index)
-            rates = keys.map(self.rates_[column]).astype(float)
-            out[name] = rates.fillna(self.prior_).to_numpy()
-        return out
+        return history_frame(X, self.rates_, self.prior_)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.array(list(HISTORY_COLUMNS.values()), dtype=object)
-
-
-def with_history(rows: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
-    """Every model feature: the row features of ``rows`` with the ``history`` columns.
-
-    ``rows`` holds the model inputs (``features.schema.MODEL_INPUTS``); the therapist id
-    they carry is only the key the history was looked up by, so it is dropped.
-    """
-    drop = [c for c in ("therapist_id", *HISTORY_FEATURES) if c in rows]
-    return rows.drop(columns=drop).join(history)[list(FEATURE_NAMES)]
 
 
 def out_of_fold_history(

@@ -158,7 +158,7 @@ def batch_drift(model, X: pd.DataFrame, drift: DriftConfig) -> DriftReport | Non
 
 def horizon_risk(model, X: pd.DataFrame, risk: np.ndarray, features=None) -> np.ndarray:
     """``risk_within_horizon`` for the rows (NaN for a model trained before it existed)."""
-    if not hasattr(model, "horizon_pipeline_"):
+    if not model.has_horizon:
         return np.full(len(X), np.nan)
     return model.predict_horizon(X, risk, features=features)
 

@@ -17,7 +17,6 @@ of any other shape to scikit-learn, on its own column. The result equals
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -32,42 +31,7 @@ from models.candidates import (
     FillNeverObserved,
     PoolRareCategories,
 )
-
-
-@dataclass(frozen=True)
-class _Numeric:
-    """The numeric steps, stacked: one entry per numeric feature, in output order."""
-
-    columns: list[str]  # the input column of each
-    out_start: np.ndarray  # where its value goes in the output
-    indicator_at: np.ndarray  # where its missing-indicator goes (-1: none)
-    clip_low: np.ndarray  # -inf / +inf where nothing is clipped
-    clip_high: np.ndarray
-    fill: np.ndarray  # the value a missing entry becomes (NaN: stays missing)
-    value_mean: np.ndarray  # scaling of the value (0 and 1 where not scaled)
-    value_scale: np.ndarray
-    indicator_mean: np.ndarray  # scaling of the indicator
-    indicator_scale: np.ndarray
-
-
-@dataclass(frozen=True)
-class _Categorical:
-    """One categorical feature: each level the model kept, and the one-hot rows."""
-
-    column: str
-    where: slice
-    fill: str  # what a missing value reads as
-    levels: pd.Index  # the kept levels (missing included)
-    rows: np.ndarray  # the encoded row of each level, then of a pooled (rare or new) one
-
-
-@dataclass(frozen=True)
-class _Plan:
-    width: int
-    numeric: _Numeric
-    categorical: list[_Categorical]
-    others: list[tuple[object, list[str], slice]]  # (fitted step, its columns, output slice)
-
+from models.encoding import Categorical, EncodePlan, Numeric, apply_plan
 
 # plans and output names by fitted preprocessor; weak, so nothing is kept alive or saved
 # with the model
@@ -84,7 +48,7 @@ def encode(preprocessor, X: pd.DataFrame) -> np.ndarray:
         plan = _PLANS[key] = _plan(key) or _NO_PLAN
     if plan is _NO_PLAN:
         return np.asarray(preprocessor.transform(X), dtype=float)
-    return _apply(plan, X)
+    return apply_plan(plan, X)
 
 
 def encoded_frame(preprocessor, encoded: np.ndarray, index: pd.Index) -> pd.DataFrame:
@@ -97,43 +61,6 @@ def encoded_frame(preprocessor, encoded: np.ndarray, index: pd.Index) -> pd.Data
     return pd.DataFrame(encoded, index=index, columns=names, copy=False)
 
 
-def _apply(plan: _Plan, X: pd.DataFrame) -> np.ndarray:
-    # column-major: every step writes whole columns
-    out = np.empty((len(X), plan.width), dtype=float, order="F")
-    num = plan.numeric
-    if num.columns:
-        block = X[num.columns]
-        if (block.dtypes == np.float64).all():  # model inputs are floats already
-            values = np.asfortranarray(block.to_numpy(dtype=float))
-        else:
-            values = np.empty((len(X), len(num.columns)), dtype=float, order="F")
-            for j, column in enumerate(num.columns):
-                values[:, j] = pd.to_numeric(block[column], errors="coerce").to_numpy(dtype=float)
-        missing = np.isnan(values)
-        values = np.clip(values, num.clip_low, num.clip_high)  # NaN stays NaN
-        values = np.where(missing & ~np.isnan(num.fill), num.fill, values)
-        values -= num.value_mean
-        values /= num.value_scale
-        out[:, num.out_start] = values
-        has = num.indicator_at >= 0
-        if has.any():
-            flags = missing[:, has].astype(float)
-            flags -= num.indicator_mean[has]
-            flags /= num.indicator_scale[has]
-            out[:, num.indicator_at[has]] = flags
-    for cat in plan.categorical:
-        values = X[cat.column].to_numpy(dtype=object)
-        # as objects: a fixed-width str array would cut the fill to its width
-        text = values.astype(str).astype(object)
-        text[pd.isna(values)] = cat.fill
-        codes = cat.levels.get_indexer(text)
-        codes[codes < 0] = len(cat.levels)  # pooled
-        out[:, cat.where] = cat.rows[codes]
-    for step, columns, where in plan.others:
-        out[:, where] = np.asarray(step.transform(X[columns]), dtype=float)
-    return out
-
-
 def _inner(preprocessor):
     """The step itself of a one-step Pipeline (``pipeline[:-1]``), else ``preprocessor``."""
     if isinstance(preprocessor, Pipeline) and len(preprocessor.steps) == 1:
@@ -141,7 +68,7 @@ def _inner(preprocessor):
     return preprocessor
 
 
-def _plan(preprocessor) -> _Plan | None:
+def _plan(preprocessor) -> EncodePlan | None:
     """How to apply ``preprocessor``, or None when it is not of the shapes known here."""
     if not isinstance(preprocessor, ColumnTransformer) or not hasattr(
         preprocessor, "output_indices_"
@@ -149,7 +76,7 @@ def _plan(preprocessor) -> _Plan | None:
         return None
     if preprocessor.remainder != "drop" or getattr(preprocessor, "sparse_output_", False):
         return None
-    names = {k: [] for k in _Numeric.__dataclass_fields__}
+    names = {k: [] for k in Numeric.__dataclass_fields__}
     categorical = []
     others = []
     width = 0
@@ -168,7 +95,7 @@ def _plan(preprocessor) -> _Plan | None:
             continue
         for key, value in numeric.items():
             names[key].append(value)
-    numeric = _Numeric(
+    numeric = Numeric(
         columns=names["columns"],
         **{
             key: np.asarray(values, dtype=int if key in ("out_start", "indicator_at") else float)
@@ -176,10 +103,10 @@ def _plan(preprocessor) -> _Plan | None:
             if key != "columns"
         },
     )
-    return _Plan(width=width, numeric=numeric, categorical=categorical, others=others)
+    return EncodePlan(width=width, numeric=numeric, categorical=categorical, others=others)
 
 
-def _categorical_step(step, columns, where: slice) -> _Categorical | None:
+def _categorical_step(step, columns, where: slice) -> Categorical | None:
     """One categorical feature's encoding, when ``step`` is ``SimpleImputer(constant) →
     PoolRareCategories → OneHotEncoder``: every value reads as a kept level or is pooled,
     so the encoded row of each kept level and of the pooled one is all there is to know
@@ -199,7 +126,7 @@ def _categorical_step(step, columns, where: slice) -> _Categorical | None:
     rows = np.asarray(step.transform(probe), dtype=float)
     if rows.shape[1] != where.stop - where.start:
         return None
-    return _Categorical(
+    return Categorical(
         column=columns[0],
         where=where,
         fill=str(imputer.fill_value),

@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from configs.settings import FeatureSettings
-from features.history import with_history
+from features.group_rates import with_history
 from features.schema import FEATURE_NAMES, MODEL_INPUTS
 from models.candidates import encoded_feature_sources
 from models.fast_preprocess import encode, encoded_frame
@@ -123,6 +123,11 @@ class RiskModel(ClassifierMixin, BaseEstimator):
     def settings(self) -> FeatureSettings:
         """``feature_settings`` as the typed object scoring, serving and promotion use."""
         return FeatureSettings.read(self.feature_settings)
+
+    @property
+    def has_horizon(self) -> bool:
+        """Whether the model also predicts ``risk_within_horizon`` (:meth:`fit_horizon`)."""
+        return hasattr(self, "horizon_pipeline_")
 
     def fit(self, X: pd.DataFrame, y, sample_weight=None, *, margin=None) -> RiskModel:
         """Fit the calibrator.

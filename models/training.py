@@ -24,7 +24,8 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedGroupKFold
 
 from configs.config import TrainingConfig
-from features.history import DropoutHistoryEncoder, out_of_fold_history, with_history
+from features.group_rates import with_history
+from features.history import DropoutHistoryEncoder, out_of_fold_history
 from features.landmarks import model_inputs
 from features.schema import SUBGROUP_ATTRIBUTES
 from models.baselines import build_baselines

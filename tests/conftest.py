@@ -35,6 +35,21 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_follows_the_environment():
+    """Each test starts with MLflow pointed at the store the environment names, so a test
+    that pointed it at another store does not leak into the next (loading a registry
+    version from a local SQLite store no longer goes through MLflow, so it no longer
+    points MLflow anywhere)."""
+    import os
+    import sys
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri and "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(uri)
+    yield
+
+
 @pytest.fixture(scope="session")
 def config():
     return load_config()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+# read after the second process has fetched the model; imported now, while it fetches
+import models.array_model  # noqa: F401
 from configs.config import Config
 from configs.errors import InputError, RejectedRowsError
 from models.caseload import parse_as_of, score_caseload
@@ -16,7 +18,7 @@ from models.drift import DriftReport
 from pipeline.contract.validation import ValidatedTables, validate_tables
 from pipeline.io.ingest import read_table
 from pipeline.io.output import TABLE_SUFFIXES, write_table, write_text
-from pipeline.registry.prefetch import PendingModel, start_fetch, warm_model_imports
+from pipeline.registry.prefetch import PendingModel, start_fetch
 from pipeline.registry.tracking import default_model_uri
 
 REJECTED_COLUMNS = ["file", "row", "column", "value", "reason"]
@@ -107,6 +109,16 @@ def rejected_rows(tables: ValidatedTables) -> pd.DataFrame:
     return tables.issues[REJECTED_COLUMNS].reset_index(drop=True)
 
 
+def _validated(clients_raw, sessions_raw, instruments, clients_path, sessions_path):
+    return validate_tables(
+        clients_raw,
+        sessions_raw,
+        instruments,
+        clients_file=Path(clients_path).name,
+        sessions_file=Path(sessions_path).name,
+    )
+
+
 def run_scoring(
     clients_path: Path,
     sessions_path: Path,
@@ -153,16 +165,19 @@ def run_scoring(
         except InputError:
             pending.result()  # a missing or refused model is reported first, as it always was
             raise
-        warm_model_imports()
+        # validation need not wait for the model: a model is nearly always trained with
+        # the instruments of the config that scores with it; when not, or when these
+        # tables fail, they are validated again with the model's (below)
+        try:
+            tables = _validated(
+                clients_raw, sessions_raw, config.instruments, clients_path, sessions_path
+            )
+        except InputError:
+            tables = None
         loaded = pending.result()
     instruments = loaded.model.settings.instruments
-    tables = validate_tables(
-        clients_raw,
-        sessions_raw,
-        instruments,
-        clients_file=Path(clients_path).name,
-        sessions_file=Path(sessions_path).name,
-    )
+    if tables is None or instruments != config.instruments:
+        tables = _validated(clients_raw, sessions_raw, instruments, clients_path, sessions_path)
     del clients_raw, sessions_raw  # the text as read: the validated tables hold what is used
     rejected = rejected_rows(tables)
     rejected_path = rejected_path_for(out)

@@ -1,15 +1,16 @@
-"""Fetching the model in a second process while `score` starts and reads its inputs.
+"""Fetching the model in a second process while `score` starts, reads and validates.
 
-Loading a registered model has two halves that take about as long as each other on a
-small caseload: MLflow's (importing it, opening the tracking store, the registry lookup,
-the download: 1.4 s on 2 cores, nearly all of it start-up) and the model's (importing
-scikit-learn and skops, reading the file). They do not depend on each other until the
-end, so :func:`start_fetch` runs the MLflow half as ``python -m pipeline.registry.prefetch``
-on the other core while this process imports the rest and reads the exports;
-:meth:`PendingModel.result` then checks the file against every recorded checksum and
-reads it here (:func:`pipeline.registry.tracking.open_model`), exactly as an in-process
-load does. Nothing about clients crosses between the processes: the URI goes in, the
-model's local path, label and recorded checksums come out.
+Loading a registered model means MLflow (importing it, opening the tracking store, the
+registry lookup, the download: about 2-3 s on 2 cores, nearly all of it start-up), then
+reading the file: the model's array form (:mod:`models.array_model`, a few milliseconds,
+no scikit-learn), or for a model registered without one its skops file (importing
+scikit-learn and skops first, about 3 s). :func:`start_fetch` runs the MLflow half as
+``python -m pipeline.registry.prefetch`` on the other core while this process imports
+the rest, reads the exports and validates them; :meth:`PendingModel.result` then checks
+the file against every recorded checksum and reads it here
+(:func:`pipeline.registry.tracking.open_model`), exactly as an in-process load does.
+Nothing about clients crosses between the processes: the URI goes in, the model's local
+paths, label and recorded checksums come out.
 
 If the second process fails for any reason other than a refusal of the model (an
 :class:`~configs.errors.InputError`, passed on as it is), the model is loaded here
@@ -69,10 +70,10 @@ class PendingModel:
         if answer is not None and "refused" in answer:
             raise InputError(answer["refused"])
         if answer is not None and "fetched" in answer:
-            return open_model(FetchedModel.from_dict(answer["fetched"]))
+            return open_model(FetchedModel.from_dict(answer["fetched"]), scoring=True)
         # the second process failed otherwise (killed, broken environment): load here,
         # where any error is reported as the command reports errors
-        return load_risk_model(self._uri, self._config)
+        return load_risk_model(self._uri, self._config, scoring=True)
 
     def close(self) -> None:
         if self._proc.poll() is None:
@@ -90,12 +91,6 @@ class PendingModel:
 def start_fetch(uri: str, config: Config) -> PendingModel:
     """Start fetching the model at ``uri`` in a second process (see the module's text)."""
     return PendingModel(uri, config)
-
-
-def warm_model_imports() -> None:
-    """Import what reading a model needs (skops walks scikit-learn's modules on import),
-    so it happens while the second process fetches."""
-    import skops.io  # noqa: F401
 
 
 def _last_json_line(out: bytes) -> dict | None:

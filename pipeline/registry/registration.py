@@ -2,7 +2,9 @@
 
 The registered unit is the pyfunc model of :mod:`pipeline.registry.serving` (saved with
 models-from-code, its RiskModel as a skops file checked by SHA-256 on load), with its model
-card, a synthetic input example and pinned requirements.
+card, a synthetic input example and pinned requirements. Beside the skops file lies the
+same model as arrays (:mod:`models.array_model`), which `score` reads without importing
+scikit-learn or skops; its SHA-256 is recorded in the same three places under its own key.
 """
 
 from __future__ import annotations
@@ -17,9 +19,14 @@ import numpy as np
 import pandas as pd
 
 from configs.config import Config
+from models.array_export import array_model
+from models.array_model import save_arrays
 from models.training import TrainingResult
 from pipeline.registry.serving import PYFUNC_ENTRY, request_frame
 from pipeline.registry.tracking import (
+    ARRAYS_ARTIFACT,
+    ARRAYS_CHECKSUM_TAG,
+    ARRAYS_FILE,
     CHALLENGER,
     CHAMPION,
     CHECKSUM_TAG,
@@ -94,6 +101,13 @@ def register_model(result: TrainingResult, config: Config, write_card: CardWrite
     example = synthetic_request(config.instruments)
     with tempfile.TemporaryDirectory(prefix="dropout-model-") as tmp:
         packed = save_skops_model(result.model, Path(tmp) / RISK_MODEL_FILE)
+        checksums = {CHECKSUM_TAG: file_sha256(packed)}
+        artifacts = {RISK_MODEL_ARTIFACT: str(packed)}
+        arrays = array_model(result.model)  # None for a model of a shape it does not know
+        if arrays is not None:
+            arrays_file = save_arrays(arrays, Path(tmp) / ARRAYS_FILE)
+            checksums[ARRAYS_CHECKSUM_TAG] = file_sha256(arrays_file)
+            artifacts[ARRAYS_ARTIFACT] = str(arrays_file)
         for _attempt in range(3):
             # the version number goes into the model (its risk lists name it), so it is
             # fixed before logging and checked after; a concurrent registration retries
@@ -103,15 +117,12 @@ def register_model(result: TrainingResult, config: Config, write_card: CardWrite
                 name="model",
                 python_model=str(PYFUNC_ENTRY),
                 artifacts={
-                    RISK_MODEL_ARTIFACT: str(packed),
+                    **artifacts,
                     "model_card": str(card_md),
                     "model_card_html": str(card_html),
                 },
                 # the served model checks its file against this before loading it
-                model_config={
-                    "version_label": f"{name} v{expected}",
-                    CHECKSUM_TAG: file_sha256(packed),
-                },
+                model_config={"version_label": f"{name} v{expected}", **checksums},
                 signature=signature,
                 input_example=(example, {"as_of": ""}),
                 pip_requirements=requirements,
@@ -127,7 +138,7 @@ def register_model(result: TrainingResult, config: Config, write_card: CardWrite
         # the run's own record of the file's checksum, which loading by run or version
         # checks: MLflow logs the model_config as params only as a best effort, and a
         # param's value can never change once logged
-        mlflow.log_param(CHECKSUM_TAG, file_sha256(packed))
+        mlflow.log_params(checksums)
         mlflow.log_artifacts(str(Path(tmp) / "model_card"), artifact_path="model_card")
         client.update_model_version(
             name, str(version), description=version_description(card_md.read_text("utf-8"))
@@ -136,7 +147,7 @@ def register_model(result: TrainingResult, config: Config, write_card: CardWrite
             "config_hash": facts.config_hash,
             "data_fingerprint_clients": facts.data_fingerprint["clients"],
             "data_fingerprint_sessions": facts.data_fingerprint["sessions"],
-            CHECKSUM_TAG: file_sha256(packed),
+            **checksums,
             "dropout_risk_version": md.version("dropout-risk"),
         }
     for key, value in tags.items():

@@ -257,11 +257,17 @@ class RiskListModel(PythonModel):
     """MLflow pyfunc wrapper around the skops-saved :class:`~models.risk_model.RiskModel`.
 
     Saved with MLflow's models-from-code (``pipeline/registry/pyfunc_model.py``), so nothing is
-    pickled: the artifact holds the skops file, loaded with the reviewed trusted types.
+    pickled: the artifacts hold the skops file, loaded with the reviewed trusted types, and
+    the same model as arrays (:mod:`models.array_model`), which is read instead when the
+    model's MLmodel records its checksum.
     """
 
     def load_context(self, context) -> None:
         from pipeline.registry.tracking import (
+            ARRAYS_ARTIFACT,
+            ARRAYS_CHECKSUM_TAG,
+            RISK_MODEL_ARTIFACT,
+            load_array_model,
             load_skops_model,
             model_config_record,
             unrecorded_in_model,
@@ -270,12 +276,21 @@ class RiskListModel(PythonModel):
 
         config = context.model_config or {}
         self.version_label = str(config.get("version_label", ""))
-        path = context.artifacts["risk_model"]
+        path = context.artifacts[RISK_MODEL_ARTIFACT]
         # the model's own model_config is the only record a served model can reach (the
         # server may have no tracking store); a model without one is refused
         label = self.version_label or f"the model file {path}"
-        verify_model_file(path, label, [model_config_record(config)], unrecorded_in_model(label))
-        self.model = load_skops_model(path)
+        unrecorded = unrecorded_in_model(label)
+        arrays = context.artifacts.get(ARRAYS_ARTIFACT)
+        if arrays and config.get(ARRAYS_CHECKSUM_TAG):
+            # the same model as arrays: read without scikit-learn or skops
+            verify_model_file(
+                arrays, label, [model_config_record(config, ARRAYS_CHECKSUM_TAG)], unrecorded
+            )
+            self.model = load_array_model(arrays)
+        else:
+            verify_model_file(path, label, [model_config_record(config)], unrecorded)
+            self.model = load_skops_model(path)
         # requests that arrive while one is scored are scored together (batching.py)
         from pipeline.registry.batching import RequestBatcher, score_requests
 

@@ -73,6 +73,11 @@ RISK_MODEL_ARTIFACT = "risk_model"
 RISK_MODEL_FILE = "risk_model.skops"
 # the version tag holding that file's SHA-256, recorded at registration, checked at load
 CHECKSUM_TAG = "risk_model_sha256"
+# the same model as arrays (models.array_model), which `score` reads without scikit-learn
+# or skops; its SHA-256 is recorded in the same places under its own key
+ARRAYS_ARTIFACT = "risk_model_arrays"
+ARRAYS_FILE = "risk_model.arrays.npz"
+ARRAYS_CHECKSUM_TAG = "risk_model_arrays_sha256"
 
 
 def file_sha256(path: Path) -> str:
@@ -140,9 +145,21 @@ class RecordedChecksum:
 # - the model's own MLmodel (``model_config``): travels with the model, so it still checks
 #   a model copied out of any store (a path, `mlflow models serve`), but it lies beside the
 #   file: it catches a corrupt or replaced file, not someone who rewrites both.
-TAG_RECORD = f"in the version's tag {CHECKSUM_TAG}"
-RUN_RECORD = f"in its run's param {CHECKSUM_TAG}"
-MODEL_CONFIG_RECORD = f"in the model's MLmodel (model_config {CHECKSUM_TAG})"
+def _tag_where(key: str) -> str:
+    return f"in the version's tag {key}"
+
+
+def _run_where(key: str) -> str:
+    return f"in its run's param {key}"
+
+
+def _model_config_where(key: str) -> str:
+    return f"in the model's MLmodel (model_config {key})"
+
+
+TAG_RECORD = _tag_where(CHECKSUM_TAG)
+RUN_RECORD = _run_where(CHECKSUM_TAG)
+MODEL_CONFIG_RECORD = _model_config_where(CHECKSUM_TAG)
 NO_CHECKSUM = "so its model file cannot be checked and is refused"
 FIX_RETRAIN = (
     "Fix: train and register a new version with `dropout-risk train` and pass --model "
@@ -150,9 +167,9 @@ FIX_RETRAIN = (
 )
 
 
-def model_config_record(model_config: Mapping | None) -> RecordedChecksum:
+def model_config_record(model_config: Mapping | None, key: str = CHECKSUM_TAG) -> RecordedChecksum:
     """The checksum a pyfunc model's ``model_config`` holds (written by registration)."""
-    return RecordedChecksum(MODEL_CONFIG_RECORD, str((model_config or {}).get(CHECKSUM_TAG) or ""))
+    return RecordedChecksum(_model_config_where(key), str((model_config or {}).get(key) or ""))
 
 
 def unrecorded_in_model(label: str) -> str:
@@ -223,25 +240,40 @@ def alias_version(client, name: str, alias: str):
 
 
 @dataclass(frozen=True)
+class _Place:
+    """One place outside the model that records checksums: what it holds, by key."""
+
+    where: object  # key -> the place in words
+    values: Mapping
+    required: bool = False
+
+    def record(self, key: str) -> RecordedChecksum:
+        return RecordedChecksum(self.where(key), str(self.values.get(key) or ""), self.required)
+
+
+@dataclass(frozen=True)
 class _Source:
-    """Where a model URI points, and the checksums recorded for it outside the model."""
+    """Where a model URI points, and the places outside the model that record checksums."""
 
     uri: str
     label: str
-    records: tuple[RecordedChecksum, ...]
+    places: tuple[_Place, ...]
     unrecorded: str
 
+    def records(self, key: str) -> tuple[RecordedChecksum, ...]:
+        return tuple(place.record(key) for place in self.places)
 
-def _run_param_record(client, run_id: str | None) -> RecordedChecksum:
+
+def _run_params(client, run_id: str | None) -> _Place:
     from mlflow.exceptions import MlflowException
 
     if not run_id:
-        return RecordedChecksum(RUN_RECORD, "")
+        return run_params_place({})
     try:
         params = client.get_run(run_id).data.params
     except MlflowException:  # a version whose run was deleted keeps its own tag
         params = {}
-    return RecordedChecksum(RUN_RECORD, params.get(CHECKSUM_TAG, ""))
+    return run_params_place(params)
 
 
 def _resolve(uri: str, config: Config) -> _Source:
@@ -269,10 +301,12 @@ def _resolve(uri: str, config: Config) -> _Source:
                 "Fix: pass --model with an existing model URI (or set MLFLOW_TRACKING_URI to "
                 "the store that holds it)."
             ) from exc
-        records = [_run_param_record(client, run_id)] + [
-            RecordedChecksum(
-                f"in the tag {CHECKSUM_TAG} of {v.name} v{v.version}, registered from this run",
-                (v.tags or {}).get(CHECKSUM_TAG, ""),
+        places = [_run_params(client, run_id)] + [
+            _Place(
+                lambda key, v=v: (
+                    f"in the tag {key} of {v.name} v{v.version}, registered from this run"
+                ),
+                dict(v.tags or {}),
             )
             for v in versions
         ]
@@ -282,7 +316,7 @@ def _resolve(uri: str, config: Config) -> _Source:
             f"(it was saved before checksums were recorded, or not by `dropout-risk train`), "
             f"{NO_CHECKSUM}. {FIX_RETRAIN}."
         )
-        return _Source(uri, uri, tuple(records), unrecorded)
+        return _Source(uri, uri, tuple(places), unrecorded)
     if not uri.startswith("models:/"):
         # nothing outside the model vouches for a path: only its own MLmodel is checked
         return _Source(uri, uri, (), unrecorded_in_model(uri))
@@ -301,18 +335,25 @@ def _resolve(uri: str, config: Config) -> _Source:
             "Fix: run `dropout-risk train` first, or pass --model with an existing model URI "
             "(or set MLFLOW_TRACKING_URI to the store that holds it)."
         ) from exc
-    label = f"{version.name} v{version.version}"
-    tag = RecordedChecksum(TAG_RECORD, (version.tags or {}).get(CHECKSUM_TAG, ""), required=True)
+    return version_source(
+        version.name, version.version, version.tags or {}, _run_params(client, version.run_id)
+    )
+
+
+def version_source(name: str, number, tags: Mapping, run_params: _Place) -> _Source:
+    """A registry version and its records: its tag (required) and its run's params."""
+    label = f"{name} v{number}"
     unrecorded = (
         f"{label}: the version has no tag {CHECKSUM_TAG} (it was registered before checksums "
         f"were recorded, or not by `dropout-risk train`), {NO_CHECKSUM}. {FIX_RETRAIN}."
     )
-    return _Source(
-        f"models:/{version.name}/{version.version}",
-        label,
-        (tag, _run_param_record(client, version.run_id)),
-        unrecorded,
-    )
+    tag = _Place(_tag_where, dict(tags), required=True)
+    return _Source(f"models:/{name}/{number}", label, (tag, run_params), unrecorded)
+
+
+def run_params_place(params: Mapping) -> _Place:
+    """A run's params as the place that records checksums."""
+    return _Place(_run_where, dict(params))
 
 
 def _mlmodel_config(local: Path) -> dict:
@@ -340,6 +381,9 @@ class FetchedModel:
     packed: str  # the model file
     records: tuple[RecordedChecksum, ...]
     unrecorded: str  # why it is refused when nothing records a checksum
+    # the model as arrays ("" when it has none) and what records its checksum
+    arrays: str = ""
+    arrays_records: tuple[RecordedChecksum, ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -348,12 +392,32 @@ class FetchedModel:
             "packed": self.packed,
             "records": [vars(r) for r in self.records],
             "unrecorded": self.unrecorded,
+            "arrays": self.arrays,
+            "arrays_records": [vars(r) for r in self.arrays_records],
         }
 
     @classmethod
     def from_dict(cls, data: Mapping) -> FetchedModel:
         records = tuple(RecordedChecksum(**r) for r in data["records"])
-        return cls(data["uri"], data["label"], data["packed"], records, data["unrecorded"])
+        arrays_records = tuple(RecordedChecksum(**r) for r in data.get("arrays_records", ()))
+        return cls(
+            data["uri"],
+            data["label"],
+            data["packed"],
+            records,
+            data["unrecorded"],
+            data.get("arrays", ""),
+            arrays_records,
+        )
+
+    def arrays_vouched_for(self) -> bool:
+        """Whether the arrays file exists and every place that records the model file's
+        checksum records the arrays file's too (else only the model file is read)."""
+        if not self.arrays:
+            return False
+        # both are recorded by the same places, in the same order (fetch_model)
+        pairs = list(zip(self.records, self.arrays_records, strict=True))
+        return any(r.sha256 for r, _ in pairs) and all(a.sha256 for r, a in pairs if r.sha256)
 
 
 def fetch_model(uri: str, config: Config, dst: Path) -> FetchedModel:
@@ -367,11 +431,18 @@ def fetch_model(uri: str, config: Config, dst: Path) -> FetchedModel:
     InputError
         When no such model exists or it is not a dropout-risk model, with the fix.
     """
+    from pipeline.registry.sqlite_registry import read_version
+
+    # a registry version in a local SQLite store is read without importing MLflow
+    direct = read_version(uri, tracking_uri(config))
+    if direct is not None:
+        source, local, model_config = direct
+        return fetched_files(source, local, model_config)
     mlflow = configure(config)
     from mlflow.exceptions import MlflowException
 
     source = _resolve(uri, config)
-    fixed, label = source.uri, source.label
+    fixed = source.uri
     try:
         local = Path(fixed) if Path(fixed).is_dir() else None
         if local is None:
@@ -380,6 +451,13 @@ def fetch_model(uri: str, config: Config, dst: Path) -> FetchedModel:
         raise InputError(
             f"could not load the model at {fixed}: {exc}. Fix: pass --model with a model saved by `dropout-risk train`."
         ) from exc
+    return fetched_files(source, local, _mlmodel_config(local))
+
+
+def fetched_files(source: _Source, local: Path, model_config: Mapping) -> FetchedModel:
+    """The model files in the model directory ``local``, with every record of their
+    checksums (``model_config``: the pyfunc config its MLmodel holds)."""
+    fixed, label = source.uri, source.label
     packed, unrecorded = local / "artifacts" / RISK_MODEL_FILE, source.unrecorded
     if not packed.is_file() and (local / "model.skops").is_file():
         packed = local / "model.skops"
@@ -393,18 +471,56 @@ def fetch_model(uri: str, config: Config, dst: Path) -> FetchedModel:
             f"{fixed} is not a dropout-risk model (no {RISK_MODEL_FILE}). "
             "Fix: pass --model with a model saved by `dropout-risk train`."
         )
-    records = (*source.records, model_config_record(_mlmodel_config(local)))
-    return FetchedModel(fixed, label, str(packed), records, unrecorded)
+    records = (*source.records(CHECKSUM_TAG), model_config_record(model_config))
+    arrays = packed.with_name(ARRAYS_FILE)
+    if not arrays.is_file():
+        return FetchedModel(fixed, label, str(packed), records, unrecorded)
+    arrays_records = (
+        *source.records(ARRAYS_CHECKSUM_TAG),
+        model_config_record(model_config, ARRAYS_CHECKSUM_TAG),
+    )
+    return FetchedModel(fixed, label, str(packed), records, unrecorded, str(arrays), arrays_records)
 
 
-def open_model(fetched: FetchedModel) -> LoadedModel:
-    """Check the fetched model file against every recorded checksum, then read it."""
+def open_model(fetched: FetchedModel, *, scoring: bool = False) -> LoadedModel:
+    """Check the fetched model file against every recorded checksum, then read it.
+
+    With ``scoring``, a model that also holds its array form (:mod:`models.array_model`),
+    recorded wherever its model file is, is read from that instead (checked the same
+    way): what `score` needs, without importing scikit-learn or skops.
+    """
+    if scoring and fetched.arrays_vouched_for():
+        arrays = Path(fetched.arrays)
+        verify_model_file(arrays, fetched.label, fetched.arrays_records, fetched.unrecorded)
+        return LoadedModel(
+            model=load_array_model(arrays), uri=fetched.uri, version_label=fetched.label
+        )
     packed = Path(fetched.packed)
     verify_model_file(packed, fetched.label, fetched.records, fetched.unrecorded)
     return LoadedModel(model=load_skops_model(packed), uri=fetched.uri, version_label=fetched.label)
 
 
-def load_risk_model(uri: str, config: Config) -> LoadedModel:
+def load_array_model(path: Path):
+    """Read a model's array form (numbers and a JSON header; no pickle is read).
+
+    Raises
+    ------
+    InputError
+        When the file is not such a model, or of a format this version cannot read.
+    """
+    from models.array_model import load_arrays
+
+    try:
+        return load_arrays(Path(path))
+    except Exception as exc:  # numpy and json raise several types for a corrupt file
+        raise InputError(
+            f"{path}: not a dropout-risk array model this version can read "
+            f"({type(exc).__name__}: {exc}). Fix: pass --model with a model registered by "
+            "`dropout-risk train`."
+        ) from exc
+
+
+def load_risk_model(uri: str, config: Config, *, scoring: bool = False) -> LoadedModel:
     """Load a RiskModel from the registry (``models:/…``), a run, or a path the user named.
 
     The registered model is an MLflow pyfunc model (pipeline.registry.serving); its RiskModel is
@@ -419,4 +535,4 @@ def load_risk_model(uri: str, config: Config) -> LoadedModel:
         with the fix.
     """
     with tempfile.TemporaryDirectory(prefix="dropout-model-") as tmp:
-        return open_model(fetch_model(uri, config, Path(tmp)))
+        return open_model(fetch_model(uri, config, Path(tmp)), scoring=scoring)

@@ -13,7 +13,7 @@ from features.drift import cross_sections, fit_profile, reference_dates
 from features.labels import active_mask
 from features.landmarks import asof_examples, landmark_examples, model_inputs
 from features.schema import ROW_FEATURES
-from models.drift import compare, feature_label, population_stability
+from models.drift import compare, feature_label, population_stability, psi_noise_floor
 from pipeline.contract.validation import validate_tables
 from pipeline.synthetic import generate_cohort
 from tests.features.test_drift import _rows
@@ -294,3 +294,13 @@ def test_every_row_feature_has_a_readable_name():
     assert feature_label("wai_bond_unrepaired") == "Bond rating (unresolved drop)"
     assert feature_label("some_new_column") == "some_new_column"
     assert all(feature_label(f) != f for f in ROW_FEATURES)
+
+
+@pytest.mark.parametrize("n_bins", [2, 3, 6, 11, 21])
+@pytest.mark.parametrize("alpha", [0.001, 0.01, 0.05, 0.5])
+def test_the_noise_floor_is_the_chi_square_quantile_over_the_effective_size(n_bins, alpha):
+    from scipy.stats import chi2
+
+    effective = 1.0 / (1.0 / 300 + 1.0 / 5000)
+    expected = chi2.isf(alpha, n_bins - 1) / effective
+    assert psi_noise_floor(n_bins, 300, 5000, alpha) == pytest.approx(expected, rel=1e-12)

@@ -6,26 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.history import DropoutHistoryEncoder, with_history
-from features.landmarks import build_examples, model_inputs
+from features.group_rates import with_history
+from features.history import DropoutHistoryEncoder
 from features.schema import FEATURE_NAMES
 from models.candidates import MAKERS
 from models.risk_model import RiskModel, _apply_calibrator, choose_calibration
-from models.training import targets
-from pipeline.contract.validation import validate_tables
-from pipeline.synthetic import generate_cohort
+from tests.models.conftest import labelled_inputs
 
 
 @pytest.fixture(scope="module")
 def data(config):
-    clients, sessions = generate_cohort(800, 3, config.instruments)
-    tables = validate_tables(
-        clients, sessions, config.instruments, clients_file="c.csv", sessions_file="s.csv"
-    )
-    examples, _, _ = build_examples(tables, config)
-    t = targets(examples, config.label.horizon_days)
-    seen = examples[t.w > 0].reset_index(drop=True)
-    return model_inputs(seen), t.y[t.w > 0], t.w[t.w > 0]
+    return labelled_inputs(config, 800, 3)
 
 
 @pytest.fixture(scope="module", params=["logistic", "lightgbm", "hist_gradient_boosting"])

@@ -16,7 +16,11 @@ import skops.io
 import yaml
 
 from configs.errors import InputError
+from models.array_model import ArrayRiskModel
+from models.risk_model import RiskModel
 from pipeline.registry.tracking import (
+    ARRAYS_CHECKSUM_TAG,
+    ARRAYS_FILE,
     CHECKSUM_TAG,
     RISK_MODEL_FILE,
     file_sha256,
@@ -80,15 +84,15 @@ def _tamper(model_dir: Path) -> Path:
     return path
 
 
-def _record_in_mlmodel(model_dir: Path, sha256: str | None) -> None:
-    """Rewrite the checksum the model's MLmodel records (None: record none)."""
+def _record_in_mlmodel(model_dir: Path, sha256: str | None, key: str = CHECKSUM_TAG) -> None:
+    """Rewrite the checksum the model's MLmodel records under ``key`` (None: record none)."""
     path = model_dir / "MLmodel"
     mlmodel = yaml.safe_load(path.read_text(encoding="utf-8"))
     config = mlmodel["flavors"]["python_function"]["config"]
     if sha256 is None:
-        config.pop(CHECKSUM_TAG)
+        config.pop(key)
     else:
-        config[CHECKSUM_TAG] = sha256
+        config[key] = sha256
     path.write_text(yaml.safe_dump(mlmodel), encoding="utf-8")
 
 
@@ -102,9 +106,9 @@ def _log_run(client, model_dir: Path, sha256: str | None) -> str:
     return run.info.run_id
 
 
-def _refusal(uri: str, config) -> str:
+def _refusal(uri: str, config, *, scoring: bool = False) -> str:
     with pytest.raises(InputError) as caught:
-        load_risk_model(uri, config)
+        load_risk_model(uri, config, scoring=scoring)
     return str(caught.value)
 
 
@@ -246,6 +250,7 @@ def test_a_version_without_the_checksum_tag_is_refused_with_the_fix(
 
 def test_the_served_model_refuses_a_model_config_without_a_checksum(trained, champion, model_copy):
     _record_in_mlmodel(model_copy, None)
+    _record_in_mlmodel(model_copy, None, key=ARRAYS_CHECKSUM_TAG)
     with pytest.raises(InputError) as caught:
         mlflow.pyfunc.load_model(str(model_copy))
     assert str(caught.value).startswith(
@@ -275,3 +280,83 @@ def test_an_untrusted_type_is_refused_even_when_its_checksum_is_recorded(trained
     message = _refusal(str(model_copy), trained["config"])
     assert message.startswith(f"{packed}: not a dropout-risk model this version can read (")
     assert "test_integrity.NotADropoutModel" in message
+
+
+# the array form `score` reads: checked as the skops file is, read only where it is recorded
+
+
+def test_score_reads_the_array_form_recorded_everywhere_the_skops_file_is(
+    trained, champion, model_copy, inputs
+):
+    cfg = trained["config"]
+    uri = f"models:/{NAME}/{champion.version}"
+    arrays, full = load_risk_model(uri, cfg, scoring=True), load_risk_model(uri, cfg)
+    assert isinstance(arrays.model, ArrayRiskModel) and isinstance(full.model, RiskModel)
+    assert arrays.version_label == full.version_label == f"{NAME} v{champion.version}"
+    recorded = file_sha256(model_copy / "artifacts" / ARRAYS_FILE)
+    run = mlflow.MlflowClient(tracking_uri=trained["uri"]).get_run(champion.run_id)
+    assert champion.tags[ARRAYS_CHECKSUM_TAG] == recorded
+    assert run.data.params[ARRAYS_CHECKSUM_TAG] == recorded
+    np.testing.assert_allclose(
+        arrays.model.predict_proba(inputs), full.model.predict_proba(inputs), rtol=0, atol=1e-12
+    )
+
+
+def test_a_tampered_array_file_is_refused_not_passed_over(trained, model_copy):
+    path = model_copy / "artifacts" / ARRAYS_FILE
+    path.write_bytes(path.read_bytes() + b"\0")
+    message = _refusal(str(model_copy), trained["config"], scoring=True)
+    assert message.startswith(
+        f"{model_copy}: the model file does not match the checksum recorded in the model's "
+        f"MLmodel (model_config {ARRAYS_CHECKSUM_TAG}): "
+    )
+    assert "refused. Fix: restore the artifact store from a backup" in message
+    # its skops file is intact, so the full model (promote reads it) still loads
+    assert isinstance(load_risk_model(str(model_copy), trained["config"]).model, RiskModel)
+
+
+def test_an_array_file_nothing_records_is_never_read(trained, model_copy):
+    _record_in_mlmodel(model_copy, None, key=ARRAYS_CHECKSUM_TAG)
+    (model_copy / "artifacts" / ARRAYS_FILE).write_bytes(b"anything at all")
+    loaded = load_risk_model(str(model_copy), trained["config"], scoring=True)
+    assert isinstance(loaded.model, RiskModel)
+
+
+def test_an_array_file_that_is_not_a_model_is_refused_with_the_fix(trained, model_copy):
+    path = model_copy / "artifacts" / ARRAYS_FILE
+    np.savez(path, values=np.arange(3))
+    _record_in_mlmodel(model_copy, file_sha256(path), key=ARRAYS_CHECKSUM_TAG)
+    message = _refusal(str(model_copy), trained["config"], scoring=True)
+    assert message == (
+        f"{path}: not a dropout-risk array model this version can read (ValueError: no "
+        "header: not a dropout-risk array model). Fix: pass --model with a model registered "
+        "by `dropout-risk train`."
+    )
+
+
+def test_a_version_whose_tag_lacks_the_arrays_checksum_is_read_from_its_skops_file(
+    trained, champion, model_copy, private_store
+):
+    run_id = _log_run(private_store, model_copy, champion.tags[CHECKSUM_TAG])
+    private_store.create_registered_model(NAME)
+    source = f"{private_store.get_run(run_id).info.artifact_uri}/model"
+    version = private_store.create_model_version(NAME, source, run_id=run_id).version
+    private_store.set_model_version_tag(NAME, version, CHECKSUM_TAG, champion.tags[CHECKSUM_TAG])
+    # the model's own MLmodel records the arrays' checksum; the registry does not
+    loaded = load_risk_model(f"models:/{NAME}/{version}", trained["config"], scoring=True)
+    assert isinstance(loaded.model, RiskModel)
+
+
+def test_the_served_model_reads_the_array_form_and_refuses_it_tampered(
+    trained, champion, model_copy
+):
+    served = mlflow.pyfunc.load_model(str(model_copy)).unwrap_python_model()
+    assert isinstance(served.model, ArrayRiskModel)
+    path = model_copy / "artifacts" / ARRAYS_FILE
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(InputError) as caught:
+        mlflow.pyfunc.load_model(str(model_copy))
+    assert str(caught.value).startswith(
+        f"{NAME} v{champion.version}: the model file does not match the checksum recorded in "
+        f"the model's MLmodel (model_config {ARRAYS_CHECKSUM_TAG})"
+    )

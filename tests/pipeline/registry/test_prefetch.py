@@ -14,7 +14,7 @@ from configs.errors import InputError
 from features.landmarks import asof_examples, model_inputs
 from pipeline.registry import prefetch
 from pipeline.registry.prefetch import start_fetch
-from pipeline.registry.tracking import load_risk_model
+from pipeline.registry.tracking import ARRAYS_FILE, load_risk_model
 from tests.conftest import private_mlflow_store
 
 
@@ -59,9 +59,12 @@ def test_the_fetched_model_is_the_registered_one(trained):
 def test_a_tampered_file_is_refused_after_a_fetch_too(trained, tmp_path):
     cfg = trained["config"]
     local = mlflow.artifacts.download_artifacts(
-        artifact_uri="models:/dropout-risk@champion", dst_path=str(tmp_path)
+        artifact_uri="models:/dropout-risk@champion",
+        dst_path=str(tmp_path),
+        tracking_uri=trained["uri"],
     )
-    packed = next(Path(local).rglob("risk_model.skops"))
+    # the file `score` reads: the array form
+    packed = next(Path(local).rglob(ARRAYS_FILE))
     packed.write_bytes(packed.read_bytes() + b"\0")
     copy = tmp_path / "copy"
     shutil.copytree(local, copy)

@@ -109,8 +109,20 @@ def test_the_registered_pyfunc_model_takes_raw_tables(trained):
     assert info.signature.params.to_dict()[0]["name"] == "as_of"
 
 
+def _load_refusal(local: Path) -> str:
+    """Why loading the served model from ``local`` is refused (one line)."""
+    with pytest.raises(Exception) as caught:
+        mlflow.pyfunc.load_model(str(local))
+    return " ".join(str(caught.value).split())
+
+
 def test_the_served_model_refuses_a_tampered_model_file(trained, tmp_path):
-    from pipeline.registry.tracking import CHECKSUM_TAG, RISK_MODEL_FILE
+    from pipeline.registry.tracking import (
+        ARRAYS_CHECKSUM_TAG,
+        ARRAYS_FILE,
+        CHECKSUM_TAG,
+        RISK_MODEL_FILE,
+    )
 
     local = Path(
         mlflow.artifacts.download_artifacts("models:/dropout-risk@champion", dst_path=tmp_path)
@@ -120,13 +132,31 @@ def test_the_served_model_refuses_a_tampered_model_file(trained, tmp_path):
     assert f"{CHECKSUM_TAG}: {recorded.tags[CHECKSUM_TAG]}" in (local / "MLmodel").read_text()
     # untouched, it loads as the champion's own model
     assert mlflow.pyfunc.load_model(str(local)).metadata.run_id == recorded.run_id
+    # the file it reads (the array form, recorded in the MLmodel too), tampered: refused
+    (arrays_file,) = local.rglob(ARRAYS_FILE)
+    original = arrays_file.read_bytes()
+    arrays_file.write_bytes(original + b"\0")
+    message = _load_refusal(local)
+    assert (
+        f"does not match the checksum recorded in the model's MLmodel (model_config {ARRAYS_CHECKSUM_TAG})"
+        in message
+    )
+    assert "refused. Fix: restore the artifact store" in message
+    # a model without a recorded array form reads its skops file: tampered, refused too
+    arrays_file.write_bytes(original)
+    mlmodel = local / "MLmodel"
+    mlmodel.write_text(
+        "\n".join(
+            line for line in mlmodel.read_text().splitlines() if ARRAYS_CHECKSUM_TAG not in line
+        )
+    )
     (skops_file,) = local.rglob(RISK_MODEL_FILE)
     skops_file.write_bytes(skops_file.read_bytes() + b"\0")
-    with pytest.raises(Exception) as caught:
-        mlflow.pyfunc.load_model(str(local))
-    message = " ".join(str(caught.value).split())
-    assert "does not match the checksum recorded in the model's MLmodel" in message
-    assert "refused. Fix: restore the artifact store" in message
+    message = _load_refusal(local)
+    assert (
+        f"does not match the checksum recorded in the model's MLmodel (model_config {CHECKSUM_TAG})"
+        in message
+    )
 
 
 def _post(url: str, body: dict) -> tuple[int, dict]:
