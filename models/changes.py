@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from features.schema import ALLIANCE_SCALES, SCALE_LABELS
-from models.reasons import RowReader, _missing, _num, _plural, is_signal, reason_templates
+from models.reason_words import _missing, _num, _plural, reason_templates
+from models.reasons import RowReader, is_signal
 
 NEW_CLIENT = "New to the caseload since {date}"
 NOTHING_CHANGED = "Nothing in the client's own signals changed since {date}"

@@ -59,3 +59,98 @@ def _column_values(column: pd.Series) -> np.ndarray:
         return column.to_numpy(dtype=float, na_value=np.nan)
     values = column.to_numpy(dtype=object)
     return np.where(pd.isna(values), None, values)
+
+
+class _Recording:
+    """A row that notes the name of every column a template reads (or asks about)."""
+
+    __slots__ = ("_row", "read")
+
+    def __init__(self, row: _Row):
+        self._row, self.read = row, []
+
+    def __getitem__(self, name: str):
+        self.read.append(name)
+        return self._row[name]
+
+    def get(self, name: str, default=None):
+        self.read.append(name)
+        return self._row.get(name, default)
+
+    def __contains__(self, name: str) -> bool:
+        self.read.append(name)
+        return name in self._row
+
+
+class Wording:
+    """Each template's words for row ``i``, worked out for many rows at once.
+
+    A template is a pure function of the values it reads, so rows that agree on every
+    column it reads get the same words. :meth:`prepare` groups the given rows by their
+    exact values (bit for bit: NaN is one value, -0.0 is not 0.0) of the columns the
+    template has read, calls the template once per group (noting the columns it reads),
+    and groups again by more columns whenever a call read a new one; a caseload has few
+    distinct inputs per template (counts, a few categories, rounded ratings). Calling
+    ``wording(name, i)`` then looks row ``i``'s words up, or calls the template for a
+    row that was not prepared.
+    """
+
+    def __init__(self, rows: RowReader, templates: dict):
+        self._rows, self._templates = rows, templates
+        self._codes: dict[str, np.ndarray] = {}
+        self._words: dict[str, list[str]] = {}
+
+    def __call__(self, name: str, i: int) -> str:
+        codes = self._codes.get(name)
+        if codes is not None and codes[i] >= 0:
+            return self._words[name][codes[i]]
+        return self._templates[name](self._rows[i])
+
+    def prepare(self, name: str, index: np.ndarray) -> None:
+        """Work out the words of template ``name`` for the rows ``index``."""
+        index = np.unique(np.asarray(index, dtype=np.int64))
+        if not len(index):
+            return
+        template, columns = self._templates[name], ()
+        while True:
+            groups, first = self._groups(columns, index)
+            words, grown = [], False
+            for at in first.tolist():
+                row = _Recording(self._rows[int(index[at])])
+                words.append(template(row))
+                if not set(row.read) <= set(columns):
+                    columns, grown = tuple(dict.fromkeys((*columns, *row.read))), True
+                    break
+            if not grown:
+                break
+        codes = np.full(len(self._rows), -1, dtype=np.int64)
+        old = self._codes.get(name)
+        if old is not None:  # rows prepared before keep their words
+            codes[:] = old
+            groups = groups + len(self._words[name])
+            words = self._words[name] + words
+        codes[index] = groups
+        self._codes[name], self._words[name] = codes, words
+
+    def _groups(self, columns: tuple[str, ...], index: np.ndarray):
+        """Each row's group (rows equal on ``columns``) and the first row of each group."""
+        groups = np.zeros(len(index), dtype=np.int64)
+        for name in columns:
+            if name not in self._rows._names:
+                continue  # absent from the frame: the same for every row
+            codes, uniques = pd.factorize(_exact_keys(self._rows.column(name)[index]))
+            groups, _ = pd.factorize(groups * len(uniques) + codes)
+        first = np.empty(groups.max() + 1, dtype=np.int64)
+        # written last to first, so each group keeps its first row
+        first[groups[::-1]] = np.arange(len(groups) - 1, -1, -1)
+        return groups, first
+
+
+def _exact_keys(values: np.ndarray) -> np.ndarray:
+    """Values as keys equal exactly where the values are (NaN equal to NaN, -0.0 apart)."""
+    if values.dtype == float:
+        return np.where(np.isnan(values), np.nan, values).view(np.int64)
+    if values.dtype == bool:
+        return values.astype(np.int64)
+    codes, _ = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    return codes.astype(np.int64)
