@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from features.schema import FEATURE_NAMES, HISTORY_FEATURES
@@ -33,10 +34,32 @@ def history_frame(
     """Each row's learnt rate per grouping column (the prior for a group not stored)."""
     out = pd.DataFrame(index=X.index)
     for column, name in HISTORY_COLUMNS.items():
+        few = _few_rates(X[column], rates[column], prior) if column in X else None
+        if few is not None:
+            out[name] = few
+            continue
         keys = group_keys(X[column]) if column in X else pd.Series(pd.NA, index=X.index)
         found = keys.map(rates[column]).astype(float)
         out[name] = found.fillna(prior).to_numpy()
     return out
+
+
+def _few_rates(values: pd.Series, rates: Mapping[str, float], prior: float):
+    """:func:`history_frame`'s lookup for a few ASCII keys in plain Python (a served
+    request's one or two rows, where pandas' per-call overhead is most of the time), or
+    None for anything else; Python's stripping agrees with pandas' on ASCII text."""
+    if len(values) > 64:
+        return None
+    out = []
+    for cell in values.tolist():
+        if isinstance(cell, str) and cell.isascii():
+            key = cell.strip()
+            out.append(float(rates.get(key, prior)) if key else float(prior))
+        elif cell is None or cell is pd.NA or (isinstance(cell, float) and cell != cell):
+            out.append(float(prior))
+        else:
+            return None
+    return np.array(out, dtype=float)
 
 
 def with_history(rows: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:

@@ -71,11 +71,12 @@ class Segments:
         latest = self.latest(~np.isnan(values))
         if values.ndim == 1:
             return take(values, latest, np.nan)
+        # flat positions into the row-major values: row * width + column (0 where none)
+        values = np.ascontiguousarray(values)
+        width = values.shape[1]
         found = latest >= 0
-        out = np.full(values.shape, np.nan)
-        columns = np.broadcast_to(np.arange(values.shape[1]), values.shape)
-        out[found] = values[latest[found], columns[found]]
-        return out
+        flat = np.where(found, latest * width + np.arange(width), 0)
+        return np.where(found, values.ravel()[flat], np.nan)
 
     def cumsum(self, values: np.ndarray) -> np.ndarray:
         """Running sums within each group, exact for whole numbers (counts) as floats."""

@@ -82,6 +82,10 @@ class _Recording:
         return name in self._row
 
 
+# below this many rows, a template is called row by row (a served request's one or two)
+FEW_ROWS = 32
+
+
 class Wording:
     """Each template's words for row ``i``, worked out for many rows at once.
 
@@ -109,8 +113,9 @@ class Wording:
     def prepare(self, name: str, index: np.ndarray) -> None:
         """Work out the words of template ``name`` for the rows ``index``."""
         index = np.unique(np.asarray(index, dtype=np.int64))
-        if not len(index):
-            return
+        if len(index) < FEW_ROWS:
+            return  # grouping costs more than it saves: such rows call the template
+
         template, columns = self._templates[name], ()
         while True:
             groups, first = self._groups(columns, index)

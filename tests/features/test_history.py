@@ -89,3 +89,24 @@ def test_shrinkage_grows_when_therapists_do_not_differ():
     rates = np.linspace(0.05, 0.6, 20)
     different = estimate_shrinkage(rates * episodes, episodes, float(rates.mean()))
     assert same == 500.0 and different < 20
+
+
+def test_a_few_keys_are_looked_up_as_the_pandas_path_does():
+    from features.group_rates import history_frame
+
+    rates = {
+        "therapist_id": {"T1": 0.1, "T 2": 0.2, "x": 0.3},
+        "site": {"north": 0.4, "b": 0.5},
+    }
+    therapists = ["T1", " T1 ", "T 2", "\tx\x0b", "\x1cx\x1f", "", "  ", None, np.nan, "T9", "T9 "]
+    sites = ["north", "north\n", None, "b", " b", "", "south", np.nan, "b\r", "\x0cb", "x"]
+    X = pd.DataFrame({"therapist_id": therapists, "site": sites}, dtype=object)
+    few = history_frame(X, rates, 0.25)
+    # the same rows among more than 64, which go the pandas way
+    many = history_frame(pd.concat([X] * 7, ignore_index=True), rates, 0.25).iloc[: len(X)]
+    pd.testing.assert_frame_equal(few, many)
+    assert few["therapist_dropout_rate"].tolist()[:4] == [0.1, 0.1, 0.2, 0.3]
+    assert few["site_dropout_rate"].tolist()[:4] == [0.4, 0.4, 0.25, 0.5]
+    # a key outside ASCII takes the pandas way, whatever its length
+    odd = pd.DataFrame({"therapist_id": ["\u00a0T1\u00a0", "T1"], "site": ["north", None]})
+    assert history_frame(odd, rates, 0.25)["therapist_dropout_rate"].tolist() == [0.1, 0.1]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.row_reader import RowReader, Wording
+from models.row_reader import FEW_ROWS, RowReader, Wording
 
 
 def test_rows_read_as_records_would():
@@ -71,13 +71,19 @@ def test_wording_gives_each_rows_words_calling_the_template_once_per_input():
 
 
 def test_wording_falls_back_to_the_template_for_rows_not_prepared():
-    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["p", "q", "r"], "c": [True] * 3})
+    n = 3 * FEW_ROWS
+    frame = pd.DataFrame({"a": np.arange(n) % 3 + 1.0, "b": ["p"] * n, "c": [True] * n})
     rows = RowReader(frame)
-    wording = Wording(rows, {"t": _branching([])})
-    wording.prepare("t", np.array([0]))
-    wording.prepare("t", np.array([2]))
-    assert [wording("t", i) for i in range(3)] == [
-        "a is 1; c is True",
-        "a is 2; c is True",
-        "a is 3; c is True",
-    ]
+    calls: list = []
+    wording = Wording(rows, {"t": _branching(calls)})
+    wording.prepare("t", np.arange(FEW_ROWS))
+    wording.prepare("t", np.arange(2 * FEW_ROWS, n))
+    prepared = len(calls)
+    expected = [f"a is {i % 3 + 1}; c is True" for i in range(n)]
+    assert [wording("t", i) for i in range(n)] == expected
+    # the rows in neither batch were worded one by one, the others looked up
+    assert len(calls) == prepared + FEW_ROWS
+    # a batch of fewer rows is not grouped at all
+    few = Wording(rows, {"t": _branching(calls := [])})
+    few.prepare("t", np.arange(FEW_ROWS - 1))
+    assert calls == [] and few("t", 0) == "a is 1; c is True"
