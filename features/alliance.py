@@ -13,6 +13,8 @@ backward-looking operations only), carried forward over appointments without a r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -22,8 +24,9 @@ from features.segments import Segments
 
 def _scale_trajectory(
     values: pd.Series, by: np.ndarray, session_number: pd.Series, rupture_drop: float, window: int
-) -> pd.DataFrame:
-    """Trajectory statistics of one scale on the rows that carry a rating.
+) -> tuple[pd.Index, dict[str, np.ndarray]]:
+    """Trajectory statistics of one scale on the rows that carry a rating: their labels
+    and the statistics' columns.
 
     ``by`` holds each row's client code, non-decreasing (rows sorted by client).
     """
@@ -54,44 +57,47 @@ def _scale_trajectory(
         """The value at the latest rupture, carried forward."""
         return groups.ffill(np.where(rupture, x, np.nan))
 
-    return pd.DataFrame(
-        {
-            "last": v,
-            "change": v - first,
-            "slope": slope,
-            "min": pd.Series(v).groupby(keys, sort=False).cummin().to_numpy(),
-            "ruptures": groups.cumsum(rupture),
-            "unrepaired": open_now.astype(float),
-            "repairs": groups.cumsum(repair),
-            # context for plain-language reasons, not model inputs
-            "ctx_first": first,
-            "ctx_last_session": sess,
-            "ctx_start": start,
-            "ctx_start_session": start_session,
-            "ctx_rupture_from": reference,
-            "ctx_rupture_to": at_rupture(v),
-            "ctx_rupture_from_session": at_rupture(prev_session),
-            "ctx_rupture_session": at_rupture(sess),
-            "ctx_count": k.astype(float),
-        },
-        index=index,
-    )
+    return index, {
+        "last": v,
+        "change": v - first,
+        "slope": slope,
+        "min": pd.Series(v).groupby(keys, sort=False).cummin().to_numpy(),
+        "ruptures": groups.cumsum(rupture),
+        "unrepaired": open_now.astype(float),
+        "repairs": groups.cumsum(repair),
+        # context for plain-language reasons, not model inputs
+        "ctx_first": first,
+        "ctx_last_session": sess,
+        "ctx_start": start,
+        "ctx_start_session": start_session,
+        "ctx_rupture_from": reference,
+        "ctx_rupture_to": at_rupture(v),
+        "ctx_rupture_from_session": at_rupture(prev_session),
+        "ctx_rupture_session": at_rupture(sess),
+        "ctx_count": k.astype(float),
+    }
 
 
 def carry_forward(
-    part: pd.DataFrame, index: pd.Index, by: np.ndarray, rows: np.ndarray
+    part: Mapping[str, np.ndarray],
+    labels: pd.Index,
+    index: pd.Index,
+    by: np.ndarray,
+    rows: np.ndarray,
 ) -> pd.DataFrame:
     """A grouped forward fill of ``part`` over all appointments, read at ``rows`` only.
 
     ``part`` holds values on some of the appointments (those with a rating); the result
     gives each requested row the latest non-missing value of every column on or before it
-    within its client, as ``part.reindex(index).groupby(by).ffill()`` would, without
-    building that frame for every appointment.
+    within its client, as ``DataFrame(part, index=labels).reindex(index).groupby(by)
+    .ffill()`` would, without building that frame for every appointment.
 
     Parameters
     ----------
     part
-        Float columns on a subset of ``index`` (in the same order).
+        Float columns (name to values) on the appointments ``labels``.
+    labels
+        A subset of ``index``, in its order.
     index
         The index of all appointments, sorted by client and date.
     by
@@ -100,8 +106,10 @@ def carry_forward(
         Positions (sorted) of the appointments wanted.
     """
     n = len(index)
-    pos = index.get_indexer(part.index)
-    filled = Segments(by[pos]).ffill(part.to_numpy(dtype=float))
+    if isinstance(index, pd.RangeIndex) and (index.start, index.step) == (0, 1):
+        pos = np.asarray(labels, dtype=np.int64)  # the labels are the positions
+    else:
+        pos = index.get_indexer(labels)
     # for every appointment, the latest position at or before it that has a value in part
     marker = np.full(n, -1, dtype=np.int64)
     marker[pos] = pos
@@ -111,9 +119,15 @@ def carry_forward(
     valid[valid] = by[src[valid]] == by[rows[valid]]  # not another client's rating
     row_of = np.full(n, -1, dtype=np.int64)
     row_of[pos] = np.arange(len(pos))
-    out = np.full((len(rows), part.shape[1]), np.nan)
-    out[valid] = filled[row_of[src[valid]]]
-    return pd.DataFrame(out, index=index[rows], columns=part.columns)
+    read = row_of[src[valid]]
+    groups = Segments(by[pos])
+    out = {}
+    for name, values in part.items():
+        # each column's latest value at the part rows read, within the client
+        column = np.full(len(rows), np.nan)
+        column[valid] = groups.ffill(values, at=read)
+        out[name] = column
+    return pd.DataFrame(out, index=index[rows])
 
 
 def alliance_prefix(
@@ -157,44 +171,40 @@ def alliance_prefix(
     rows = np.arange(len(sessions)) if rows is None else np.asarray(rows, dtype=np.int64)
     parts: list[pd.DataFrame] = []
 
-    def add(part: pd.DataFrame) -> None:
+    def add(labels: pd.Index, part: dict[str, np.ndarray]) -> None:
         # carry the latest known rating state over appointments that had none
-        parts.append(carry_forward(part, sessions.index, by, rows))
+        parts.append(carry_forward(part, labels, sessions.index, by, rows))
 
     for scale in ALLIANCE_SCALES:
         drop = srs_rupture_drop if scale == "srs_total" else wai_rupture_drop
-        traj = _scale_trajectory(sessions[scale], by, session_number, drop, slope_window)
-        add(traj.add_prefix(f"{scale}_"))
+        labels, traj = _scale_trajectory(sessions[scale], by, session_number, drop, slope_window)
+        add(labels, {f"{scale}_{name}": values for name, values in traj.items()})
 
     groups = Segments(by)
     srs = sessions["srs_total"].to_numpy(dtype=float)
     srs_rated = ~np.isnan(srs)
     below = np.where(srs_rated, (srs < srs_cutoff).astype(float), np.nan)
     rated_so_far = groups.cumsum(srs_rated.astype(float))
-    srs_extra = pd.DataFrame(
-        {
-            "srs_below_cutoff": below,
-            "srs_share_below_cutoff": groups.cumsum(np.nan_to_num(below, nan=0.0))
-            / np.where(rated_so_far == 0, np.nan, rated_so_far),
-        },
-        index=sessions.index,
+    share = groups.cumsum(np.nan_to_num(below, nan=0.0)) / np.where(
+        rated_so_far == 0, np.nan, rated_so_far
     )
-    add(srs_extra[srs_rated])
+    add(
+        sessions.index[srs_rated],
+        {"srs_below_cutoff": below[srs_rated], "srs_share_below_cutoff": share[srs_rated]},
+    )
 
     ors = sessions["ors_total"].to_numpy(dtype=float)
     ors_rated = ~np.isnan(ors)
     rated = ors[ors_rated]
     ors_first = Segments(by[ors_rated]).first(rated)
     add(
-        pd.DataFrame(
-            {
-                "ors_last": rated,
-                "ors_change": rated - ors_first,
-                "ors_clinical": (rated < ors_cutoff).astype(float),
-                "ors_ctx_first": ors_first,
-            },
-            index=sessions.index[ors_rated],
-        )
+        sessions.index[ors_rated],
+        {
+            "ors_last": rated,
+            "ors_change": rated - ors_first,
+            "ors_clinical": (rated < ors_cutoff).astype(float),
+            "ors_ctx_first": ors_first,
+        },
     )
     return pd.concat(parts, axis=1)
 

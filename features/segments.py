@@ -55,19 +55,26 @@ class Segments:
         out[inside] = values[source[inside]]
         return out
 
-    def latest(self, flags: np.ndarray) -> np.ndarray:
+    def latest(self, flags: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
         """The position of the latest flagged row on or before each row within its group,
-        -1 where there is none (per column, for a 2-D ``flags``)."""
+        -1 where there is none (per column, for a 2-D ``flags``); only for the rows ``at``
+        (positions), when given."""
         flags = np.asarray(flags)
         position = self.position.reshape(-1, *([1] * (flags.ndim - 1)))
         marker = np.where(flags, position, -1)
         latest = np.maximum.accumulate(marker, axis=0) if len(marker) else marker
-        return np.where(latest >= self.start.reshape(position.shape), latest, -1)
+        start = self.start
+        if at is not None:
+            latest, start = latest[at], start[at]
+        return np.where(latest >= start.reshape(-1, *([1] * (flags.ndim - 1))), latest, -1)
 
-    def ffill(self, values: np.ndarray) -> np.ndarray:
+    def ffill(self, values: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
         """The latest non-missing value on or before each row within its group, else NaN
-        (per column, for a 2-D ``values``)."""
+        (per column, for a 2-D ``values``); only for the rows ``at`` (positions), when
+        given."""
         values = np.asarray(values, dtype=float)
+        if at is not None:
+            return self._ffill_at(values, np.asarray(at, dtype=np.int64))
         latest = self.latest(~np.isnan(values))
         if values.ndim == 1:
             return take(values, latest, np.nan)
@@ -77,6 +84,26 @@ class Segments:
         found = latest >= 0
         flat = np.where(found, latest * width + np.arange(width), 0)
         return np.where(found, values.ravel()[flat], np.nan)
+
+    def _ffill_at(self, values: np.ndarray, at: np.ndarray) -> np.ndarray:
+        # per column, the latest known row on or before each row asked about, by binary
+        # search among the known rows: no pass over every row and column but the NaN test
+        columns = values[:, None] if values.ndim == 1 else values
+        out = np.full((len(at), columns.shape[1]), np.nan)
+        start = self.start[at]
+        for c in range(columns.shape[1]):
+            missing = np.isnan(columns[:, c])
+            if not missing.any():  # every row known: each row's own value
+                out[:, c] = columns[at, c]
+                continue
+            known = np.flatnonzero(~missing)
+            if not len(known):
+                continue
+            k = np.searchsorted(known, at, side="right") - 1
+            source = known[np.maximum(k, 0)]
+            found = (k >= 0) & (source >= start)
+            out[found, c] = columns[source[found], c]
+        return out.reshape(len(at), *values.shape[1:])
 
     def cumsum(self, values: np.ndarray) -> np.ndarray:
         """Running sums within each group, exact for whole numbers (counts) as floats."""

@@ -26,7 +26,6 @@ Which facts become reasons:
 from __future__ import annotations
 
 import functools
-import itertools
 
 import numpy as np
 import pandas as pd
@@ -178,11 +177,11 @@ def top_reasons(
     }
     wording = Wording(rows, {**templates, **record})
     reasons = _signal_reasons(names, positive, none_attended, wording, n)
-    out = {
-        f"reason_{j + 1}": [chosen[j] if j < len(chosen) else "" for chosen in reasons]
-        for j in range(n)
-    }
-    out["context"] = _context_lines(names, positive, rows, wording)
+    context = _context_lines(names, positive, rows, wording)
+    # -1 (no reason) reads the blank at the end
+    vocabulary = np.array([*wording.vocabulary, ""], dtype=object)
+    out = {f"reason_{j + 1}": vocabulary[reasons[:, j]] for j in range(n)}
+    out["context"] = context
     return pd.DataFrame(out, index=examples.index)
 
 
@@ -209,8 +208,11 @@ def _signal_reasons(
     none_attended: np.ndarray,
     wording: Wording,
     n: int,
-) -> list[list[str]]:
-    """Each row's reasons: one per topic, strongest topic first, no words twice."""
+) -> np.ndarray:
+    """Each row's reasons: one per topic, strongest topic first, no words twice.
+
+    Returns an ``(rows, n)`` array of positions in ``wording.vocabulary``, -1 for none.
+    """
     n_rows = len(positive)
     # topic sums and each topic's strongest column, as read apart and with the attendance
     # record and recency read as one (for clients who attended no session yet)
@@ -224,11 +226,10 @@ def _signal_reasons(
             sums[:, k] = positive[:, cols].sum(axis=1)
             best[:, k] = cols[np.argmax(positive[:, cols], axis=1)]
         views.append((topics, sums, best, np.argsort(-sums, axis=1, kind="stable")))
-    # Each row reads its strongest topics as plain lists (reading NumPy arrays one element
-    # at a time is the slow part of a loop over every client): a few more than n, since a
-    # repeated wording is skipped, then, only if it runs out, the rest of its order.
+    # Every row's strongest topics are worded at once, a few more than n (a repeated
+    # wording is skipped); the rare row that runs out of them reads on, on its own.
     spare = n + 2
-    out: list[list[str]] = [[] for _ in range(n_rows)]
+    out = np.full((n_rows, n), -1, dtype=np.int64)
     for merged, (topics, sums, best, order) in enumerate(views):
         rows_here = np.flatnonzero(none_attended == bool(merged))
         if not len(rows_here) or not len(topics):
@@ -236,32 +237,60 @@ def _signal_reasons(
         top = order[rows_here, :spare]
         top_sums = np.take_along_axis(sums[rows_here], top, axis=1)
         top_best = np.take_along_axis(best[rows_here], top, axis=1)
-        is_record = [topic == ATTENDANCE_RECORD for topic in topics]
-        # the words of every row's candidates, worked out per template at once
-        live, record_topic = top_sums > 1e-9, np.array(is_record)[top]
-        for j in np.unique(top_best[live]).tolist():
-            for as_record in (False, True):
-                hit = (live & (top_best == j) & (record_topic == as_record)).any(axis=1)
-                if hit.any():
-                    name = f"record:{names[j]}" if as_record else names[j]
-                    wording.prepare(name, rows_here[hit])
-        top_sums, top_best = top_sums.tolist(), top_best.tolist()
+        is_record = np.array([topic == ATTENDANCE_RECORD for topic in topics])
+        # topics are in falling order of their sums: the live ones come first
+        live, record_topic = top_sums > 1e-9, is_record[top]
+        words = np.full(top.shape, -1, dtype=np.int64)
+        template = top_best * 2 + record_topic  # which template words each place
+        for key, at, place in _places_by(template, live):
+            j, as_record = divmod(key, 2)
+            name = f"record:{names[j]}" if as_record else names[j]
+            words[at, place] = wording.ids(name, rows_here[at])
+        chosen = _first_distinct(words, live, n)
+        out[rows_here, : chosen.shape[1]] = chosen
+        # a row with fewer than n distinct words among its first topics, and more topics
+        # that raise its risk, reads the rest of its order
+        if len(topics) > spare:
+            beyond = np.take_along_axis(sums[rows_here], order[rows_here, spare : spare + 1], 1)
+            short = np.flatnonzero(((chosen >= 0).sum(axis=1) < n) & (beyond[:, 0] > 1e-9))
+            for at in short.tolist():
+                i = int(rows_here[at])
+                texts = [wording.vocabulary[w] for w in chosen[at] if w >= 0]
+                for k in order[i, spare:].tolist():
+                    if len(texts) == n or sums[i, k] <= 1e-9:
+                        break
+                    name = names[int(best[i, k])]
+                    text = wording(f"record:{name}" if is_record[k] else name, i)
+                    if text not in texts:
+                        texts.append(text)
+                out[i] = [wording.number(t) for t in texts] + [-1] * (n - len(texts))
+    return out
 
-        def rest(i: int, sums=sums, best=best, order=order):
-            for k in order[i, spare:].tolist():
-                yield k, sums[i, k], int(best[i, k])
 
-        for i, ks, ss, bs in zip(rows_here.tolist(), top.tolist(), top_sums, top_best, strict=True):
-            if ss[0] <= 1e-9:
-                continue  # nothing raises this client's risk
-            chosen = out[i]
-            for k, total, j in itertools.chain(zip(ks, ss, bs, strict=True), rest(i)):
-                if len(chosen) == n or total <= 1e-9:
-                    break
-                name = names[j]
-                words = wording(f"record:{name}" if is_record[k] else name, i)
-                if words not in chosen:
-                    chosen.append(words)
+def _places_by(keys: np.ndarray, mask: np.ndarray):
+    """``(key, rows, columns)`` of the places of ``mask``, grouped by their key."""
+    at, place = np.nonzero(mask)
+    found = keys[at, place]
+    order = np.argsort(found, kind="stable")
+    at, place, found = at[order], place[order], found[order]
+    if not len(found):
+        return
+    starts = np.flatnonzero(np.r_[True, found[1:] != found[:-1]])
+    for a, b in zip(starts.tolist(), [*starts[1:].tolist(), len(found)], strict=True):
+        yield int(found[a]), at[a:b], place[a:b]
+
+
+def _first_distinct(words: np.ndarray, usable: np.ndarray, n: int) -> np.ndarray:
+    """Per row, the first ``n`` usable words that differ from every usable word before
+    them, in order; -1 after the last. ``words``: vocabulary positions, one per place."""
+    keep = usable & (words >= 0)
+    for place in range(1, words.shape[1]):
+        for earlier in range(place):
+            keep[:, place] &= ~(usable[:, earlier] & (words[:, earlier] == words[:, place]))
+    rank = np.cumsum(keep, axis=1) - 1
+    out = np.full((len(words), n), -1, dtype=np.int64)
+    at, place = np.nonzero(keep & (rank < n))
+    out[at, rank[at, place]] = words[at, place]
     return out
 
 
@@ -286,47 +315,54 @@ def _record_words(name: str, r, templates: dict[str, Template]) -> str:
 
 def _context_lines(
     names: list[str], positive: np.ndarray, rows: RowReader, wording: Wording
-) -> list[str]:
+) -> np.ndarray:
     """Each row's context line: the strongest risk-raising context items, at most three."""
     cols = np.array([j for j, name in enumerate(names) if name in CONTEXT_FEATURES], dtype=int)
     values = positive[:, cols]
     # the few strongest are all a line can hold (a repeat or a second plan item is skipped,
-    # so keep some spare), as plain lists: see _signal_reasons
+    # so keep some spare)
     keep = min(len(cols), 2 * MAX_CONTEXT_ITEMS + 2)
     order = np.argsort(-values, axis=1, kind="stable")[:, :keep]
-    strongest = np.take_along_axis(values, order, axis=1)
+    live = np.take_along_axis(values, order, axis=1) > 1e-9
     col_names = [names[j] for j in cols]
-    live = strongest > 1e-9
-    for k in np.unique(order[live]).tolist():
-        hit = np.flatnonzero((live & (order == k)).any(axis=1))
-        wording.prepare(col_names[k], hit)
-        if col_names[k] in _PLAN:
-            wording.prepare("planned_sessions", hit)
-    out = []
-    for i, (row_order, row_values) in enumerate(
-        zip(order.tolist(), strongest.tolist(), strict=True)
-    ):
-        if not row_values or row_values[0] <= 1e-9:
-            out.append("")
-            continue
-        items: list[str] = []
-        plan_said = False
-        for k, value in zip(row_order, row_values, strict=True):
-            if len(items) == MAX_CONTEXT_ITEMS or value <= 1e-9:
-                break
-            name = col_names[k]
-            if name in _PLAN:
-                # "6 of 24 planned sessions attended" says the course length too: one item
-                if plan_said:
-                    continue
-                plan_said = True
-                if _int(rows[i].get("attended", 1.0)) == 0:
-                    name = "planned_sessions"  # "0 of 16 attended" repeats the first reason
-            words = _lower_first(wording(name, i))
-            if words not in items:
-                items.append(words)
-        out.append(f"Context: {'; '.join(items)}" if items else "")
-    return out
+    # "6 of 24 planned sessions attended" says the course length too: one plan item, the
+    # first; "0 of 16 attended" repeats the first reason, so then the length alone
+    plan = np.isin(order, [k for k, name in enumerate(col_names) if name in _PLAN]) & live
+    usable = live & ~(plan & (np.cumsum(plan, axis=1) > 1))
+    attended = rows.column("attended") if "attended" in rows._names else np.ones(len(rows))
+    attended = np.asarray(attended, dtype=float)
+    none_attended = np.isnan(attended) | (np.round(attended) == 0)
+    words = np.full(order.shape, -1, dtype=np.int64)
+    for k, at, place in _places_by(order, usable):
+        name = col_names[k]
+        if name in _PLAN:
+            alone = none_attended[at]
+            for as_length in (False, True):
+                part = alone == as_length
+                words[at[part], place[part]] = wording.ids(
+                    "planned_sessions" if as_length else name, at[part]
+                )
+        else:
+            words[at, place] = wording.ids(name, at)
+    # items follow other words in the line: first letter lower-cased
+    lowered = np.array(
+        [wording.number(_lower_first(text)) for text in list(wording.vocabulary)], np.int64
+    )
+    if len(lowered):
+        words = np.where(words >= 0, lowered[np.maximum(words, 0)], -1)
+    items = _first_distinct(words, usable, MAX_CONTEXT_ITEMS)
+    # a caseload repeats the same few lines: each distinct one is joined once
+    lines, which = np.unique(items, axis=0, return_inverse=True)
+    texts = np.array(
+        [
+            f"Context: {'; '.join(wording.vocabulary[w] for w in line if w >= 0)}"
+            if line[0] >= 0
+            else ""
+            for line in lines.tolist()
+        ],
+        dtype=object,
+    )
+    return texts[which.ravel()] if len(items) else np.zeros(0, dtype=object)
 
 
 @functools.lru_cache(maxsize=4096)  # a caseload repeats the same few thousand lines

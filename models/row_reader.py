@@ -103,6 +103,9 @@ class Wording:
         self._rows, self._templates = rows, templates
         self._codes: dict[str, np.ndarray] = {}
         self._words: dict[str, list[str]] = {}
+        # every distinct text worded so far, numbered (for :meth:`ids`)
+        self.vocabulary: list[str] = []
+        self._number: dict[str, int] = {}
 
     def __call__(self, name: str, i: int) -> str:
         codes = self._codes.get(name)
@@ -110,9 +113,38 @@ class Wording:
             return self._words[name][codes[i]]
         return self._templates[name](self._rows[i])
 
+    def number(self, text: str) -> int:
+        """The text's position in :attr:`vocabulary` (added at the end when new)."""
+        found = self._number.get(text)
+        if found is None:
+            found = self._number[text] = len(self.vocabulary)
+            self.vocabulary.append(text)
+        return found
+
+    def ids(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """The words of template ``name`` for each of ``rows`` (repeats allowed), as
+        positions in :attr:`vocabulary`: equal words, equal numbers, whichever template
+        wrote them."""
+        rows = np.asarray(rows, dtype=np.int64)
+        codes = self._codes.get(name)
+        todo = rows if codes is None else rows[codes[rows] < 0]
+        if len(todo):
+            self.prepare(name, todo)
+            codes = self._codes.get(name)
+        out = np.empty(len(rows), dtype=np.int64)
+        known = codes[rows] >= 0 if codes is not None else np.zeros(len(rows), dtype=bool)
+        if known.any():
+            numbers = np.array([self.number(text) for text in self._words[name]], np.int64)
+            out[known] = numbers[codes[rows[known]]]
+        for at in np.flatnonzero(~known).tolist():  # too few rows to group: one at a time
+            out[at] = self.number(self(name, int(rows[at])))
+        return out
+
     def prepare(self, name: str, index: np.ndarray) -> None:
         """Work out the words of template ``name`` for the rows ``index``."""
-        index = np.unique(np.asarray(index, dtype=np.int64))
+        index = np.asarray(index, dtype=np.int64)
+        if len(index) > 1 and not (index[1:] > index[:-1]).all():  # sorted and distinct
+            index = np.unique(index)
         if len(index) < FEW_ROWS:
             return  # grouping costs more than it saves: such rows call the template
 

@@ -79,10 +79,11 @@ def test_carry_forward_reads_the_latest_value_of_the_same_client_only():
     by = np.array(["A", "A", "A", "B", "B", "B"], dtype=object)
     # ratings at A's 1st and 3rd appointments (a gap in one column) and at B's 2nd
     part = pd.DataFrame({"x": [1.0, np.nan, 7.0], "y": [2.0, 3.0, 4.0]}, index=[0, 2, 4])
-    out = carry_forward(part, index, by, np.arange(6))
+    columns = {name: part[name].to_numpy() for name in part}
+    out = carry_forward(columns, part.index, index, by, np.arange(6))
     expected = part.reindex(index).groupby(by, sort=False).ffill()
     pd.testing.assert_frame_equal(out, expected)
     # B's first appointment comes before any rating of B: nothing from A leaks into it
     assert np.isnan(out.loc[3, "x"])
-    some = carry_forward(part, index, by, np.array([2, 5]))
+    some = carry_forward(columns, part.index, index, by, np.array([2, 5]))
     pd.testing.assert_frame_equal(some, expected.iloc[[2, 5]])

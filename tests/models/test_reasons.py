@@ -335,3 +335,38 @@ def test_the_plan_is_one_context_item_not_two(config):
     context = top_reasons(example, contributions, _settings(config)).iloc[0]["context"]
     assert context.startswith("Context: 6 of 24 planned sessions attended; ")
     assert "planned course of 24 sessions" not in context
+
+
+def test_first_distinct_keeps_the_first_n_usable_words_that_are_new():
+    from models.reasons import _first_distinct
+
+    words = np.array([[4, 4, 7, 8, 9], [5, 6, 5, 6, 1], [3, -1, -1, -1, -1], [2, 2, 2, 2, 2]])
+    usable = np.array(
+        [[1, 1, 1, 1, 1], [0, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 1, 1, 1]], dtype=bool
+    )
+    chosen = _first_distinct(words, usable, 3)
+    assert chosen.tolist() == [[4, 7, 8], [6, 5, 1], [3, -1, -1], [2, -1, -1]]
+
+
+def test_a_client_whose_first_topics_repeat_one_wording_reads_on_for_more():
+    from models.reasons import ATTENDANCE_RECORD, TOPICS, _signal_reasons
+    from models.row_reader import RowReader, Wording
+
+    # seven signals of seven topics (the record's read counts together: left out), the
+    # five strongest of which read alike
+    by_topic: dict[str, str] = {}
+    for name, topic in TOPICS.items():
+        if topic != ATTENDANCE_RECORD:
+            by_topic.setdefault(topic, name)
+    names = list(by_topic.values())[:7]
+    assert len(names) == 7
+    positive = np.array([[7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]])
+    templates = {name: (lambda r, k=k: "same" if k < 5 else f"words {k}") for k, name in
+                 enumerate(names)}  # fmt: skip
+    wording = Wording(RowReader(pd.DataFrame({"x": [0.0]})), templates)
+    chosen = _signal_reasons(names, positive, np.array([False]), wording, 3)
+    assert [wording.vocabulary[i] for i in chosen[0]] == ["same", "words 5", "words 6"]
+    # with nothing beyond the first topics that raises risk, the rest stay blank
+    positive[0, 5:] = 0.0
+    chosen = _signal_reasons(names, positive, np.array([False]), wording, 3)
+    assert chosen[0].tolist()[1:] == [-1, -1]

@@ -87,3 +87,26 @@ def test_wording_falls_back_to_the_template_for_rows_not_prepared():
     few = Wording(rows, {"t": _branching(calls := [])})
     few.prepare("t", np.arange(FEW_ROWS - 1))
     assert calls == [] and few("t", 0) == "a is 1; c is True"
+
+
+def test_wording_ids_number_equal_words_alike_across_templates_and_batches():
+    n = 2 * FEW_ROWS
+    frame = pd.DataFrame({"a": np.arange(n) % 4 + 1.0})
+    rows = RowReader(frame)
+    templates = {
+        "small": lambda r: "low" if r["a"] <= 2 else "high",
+        "parity": lambda r: "low" if r["a"] % 2 else "even",
+    }
+    wording = Wording(rows, templates)
+    # a grouped batch, then a batch too small to group (worded row by row), with repeats
+    big = wording.ids("small", np.arange(n))
+    few = wording.ids("parity", np.array([0, 1, 1, 3]))
+    again = wording.ids("small", np.array([5, 5, 0]))
+    words = wording.vocabulary
+    assert [words[i] for i in big] == [templates["small"](rows[i]) for i in range(n)]
+    assert [words[i] for i in few] == ["low", "even", "even", "even"]
+    assert [words[i] for i in again] == ["low", "low", "low"]
+    # one number per distinct text, whichever template wrote it
+    assert sorted(words) == ["even", "high", "low"]
+    assert few[0] == big[0]
+    assert len(wording.ids("small", np.zeros(0, dtype=int))) == 0
