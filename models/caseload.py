@@ -226,18 +226,49 @@ def score_caseload(
         contributions = pd.DataFrame()
         reasons = pd.DataFrame(columns=["reason_1", "reason_2", "reason_3"])
 
-    base = active_clients[["client_id", "therapist_id", "site"]].copy()
-    base = base.set_index("client_id", drop=False)
-    base["risk"] = risk.reindex(base.index)
-    base["risk_within_horizon"] = soon.reindex(base.index)
-    scored = base["risk"].notna()
-    base["scored"] = scored
-    base["not_scored_reason"] = np.where(scored, "", NO_APPOINTMENTS)
-    for col in ("reason_1", "reason_2", "reason_3"):
-        base[col] = reasons[col].reindex(base.index).fillna("") if len(reasons) else ""
-    base["sessions_attended"] = examples["attended"].reindex(base.index).fillna(0).astype(int)
-    last = examples["last_attended_date"].reindex(base.index)
-    base["last_attended"] = last.dt.strftime("%Y-%m-%d").fillna("")
+    # each active client's scored row (one per client: ids are unique once validated)
+    at = pd.Index(X.index).get_indexer(active_ids) if len(X) else np.full(len(active_ids), -1)
+    found = at >= 0
+
+    def picked(values, fill, dtype=None) -> np.ndarray:
+        values = np.asarray(values, dtype=dtype)
+        out = np.full(len(at), fill, dtype=values.dtype if dtype is None else dtype)
+        out[found] = values[at[found]]
+        return out
+
+    risk_of = picked(risk.to_numpy(dtype=float), np.nan)
+    scored = ~np.isnan(risk_of)
+    last = examples["last_attended_date"]
+    base = pd.DataFrame(
+        {
+            "client_id": active_ids.array,
+            "therapist_id": active_clients["therapist_id"].array,
+            "site": active_clients["site"].array,
+            "risk": risk_of,
+            "risk_within_horizon": picked(soon.to_numpy(dtype=float), np.nan),
+            "scored": scored,
+            "not_scored_reason": pd.array(np.where(scored, "", NO_APPOINTMENTS), dtype="str"),
+            **{
+                col: pd.array(
+                    picked(reasons[col].to_numpy(dtype=object), "", object)
+                    if len(reasons)
+                    else np.full(len(at), "", dtype=object),
+                    dtype="str",
+                )
+                for col in ("reason_1", "reason_2", "reason_3")
+            },
+            "sessions_attended": picked(
+                examples["attended"].fillna(0).to_numpy(dtype=float), 0.0
+            ).astype(int),
+            "last_attended": pd.array(
+                picked(
+                    last.dt.strftime("%Y-%m-%d").to_numpy(dtype=object, na_value=""), "", object
+                ),
+                dtype="str",
+            ),
+        },
+        index=pd.Index(active_ids.to_numpy(), name="client_id"),
+    )
 
     # clients whose own row was rejected are still accounted for (CONTRACT.md: nothing dropped)
     rejected = tables.rejected_clients

@@ -87,19 +87,26 @@ def split_request(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             f"with {TABLE_COLUMN!r} = 'clients' or 'sessions' on every row "
             "(pipeline.registry.serving.request_frame builds it)."
         )
-    which = frame[TABLE_COLUMN].astype("string").str.strip().str.lower()
-    unknown = ~which.isin(TABLES) | which.isna()
+    # only text can name a table (plain Python: a request's rows are few)
+    which = np.array(
+        [v.strip().lower() if isinstance(v, str) else None for v in frame[TABLE_COLUMN].tolist()],
+        dtype=object,
+    )
+    unknown = ~np.isin(which, TABLES)
     if unknown.any():
-        first = int(np.flatnonzero(unknown.to_numpy())[0])
+        first = int(np.flatnonzero(unknown)[0])
         raise InputError(
             f"request row {first + 1}, column {TABLE_COLUMN!r}: {frame[TABLE_COLUMN].iloc[first]!r} "
             f"is not a table ({int(unknown.sum())} such rows). Fix: use 'clients' or 'sessions'."
         )
     tables = []
+    missing = frame.isna().to_numpy()  # NaN, None, NaT: no value
+    others = np.asarray(frame.columns != TABLE_COLUMN)
     for name in TABLES:
-        rows = frame[which.eq(name).to_numpy()].drop(columns=TABLE_COLUMN)
-        if len(rows):
-            rows = rows.loc[:, rows.notna().any(axis=0)]
+        at = np.flatnonzero(which == name)
+        if len(at):
+            # the columns with a value on some row of this table
+            rows = frame.iloc[at, np.flatnonzero(others & ~missing[at].all(axis=0))]
         else:
             # a table with no rows (e.g. a client admitted today, no appointment yet) is
             # an empty table, not one without its columns: its clients are not scored
@@ -202,8 +209,13 @@ def request_as_of(as_of: str | None, sessions: pd.DataFrame) -> pd.Timestamp:
 
 
 def as_answer(risk_list: pd.DataFrame) -> pd.DataFrame:
-    """Risk-list rows as answered: missing values are None (JSON null), not NaN."""
-    return risk_list.astype(object).where(risk_list.notna(), None)
+    """Risk-list rows as answered: Python values, missing ones None (JSON null), not NaN."""
+    columns = {}
+    for name, values in risk_list.items():
+        values = values.to_numpy(dtype=object, copy=True)  # its own, to write into
+        values[pd.isna(values)] = None
+        columns[name] = values
+    return pd.DataFrame(columns, index=risk_list.index, columns=risk_list.columns, dtype=object)
 
 
 def scorer_of(model, version_label: str):
