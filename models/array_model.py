@@ -5,10 +5,11 @@ learnt: the preprocessing's parameters (:mod:`models.encoding`), the classifier'
 coefficients or trees, the calibrator's two numbers or its steps, the learnt therapist
 and site rates. Read from a skops file, the same model costs importing scikit-learn and
 skops (about 3 s on 2 cores, most of a small caseload's run). :class:`ArrayRiskModel`
-holds those parameters as numpy arrays and JSON facts and computes what `score` asks
+holds those parameters as numpy arrays and JSON facts and answers what `score` asks
 of a RiskModel (``features``, ``predict_and_explain``, ``probability_points``,
-``predict_horizon``, ``history``) with the same formulas; the tests check the two agree
-on every candidate kind.
+``predict_horizon``, ``history``): both build it from their own encoding, contributions
+and calibrator through :class:`models.explained_risk.ExplainedRisk`, and the tests check
+the two agree on every candidate kind.
 
 The file (:func:`save_arrays`, :func:`load_arrays`) is a NumPy ``.npz`` archive of
 numeric arrays and one JSON header, read with ``allow_pickle=False``: it holds no code and
@@ -29,6 +30,7 @@ from scipy.special import expit  # as scikit-learn's logistic models compute it
 from configs.settings import FeatureSettings
 from features.group_rates import GroupRates, with_history
 from features.schema import FEATURE_NAMES
+from models.explained_risk import ExplainedRisk
 from models.encoding import EncodePlan, apply_plan, pack_plan, unpack_plan
 from models.tree_shap import Tree, tree_shap
 
@@ -115,7 +117,7 @@ def _tree_output(tree: Tree, columns: np.ndarray) -> np.ndarray:
     return tree.value[node]
 
 
-class ArrayRiskModel:
+class ArrayRiskModel(ExplainedRisk):
     """What scoring uses of a RiskModel, from arrays (see the module's text).
 
     Parameters
@@ -172,54 +174,21 @@ class ArrayRiskModel:
         """Every model feature: the given row features plus the learnt history features."""
         return with_history(X, self.history.transform(X))
 
-    def margin(self, X: pd.DataFrame) -> np.ndarray:
-        features = self.features(X)
+    # the parts models.explained_risk.ExplainedRisk builds risk and explanations from
+    def _encode(self, features: pd.DataFrame) -> np.ndarray:
+        return self.margin_model.encode(features)
+
+    def _margin_of(self, features: pd.DataFrame) -> np.ndarray:
         return self.margin_model.decision(self.margin_model.encode(features))
 
-    def proba_from_features(self, features: pd.DataFrame) -> np.ndarray:
-        encoded = self.margin_model.encode(features)
-        p = self.calibrator_(self.margin_model.decision(encoded))
-        return np.column_stack([1 - p, p])
+    def _calibrate(self, margin: np.ndarray) -> np.ndarray:
+        return self.calibrator_(margin)
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.proba_from_features(self.features(X))
-
-    def predict_horizon(
-        self, X: pd.DataFrame, risk: np.ndarray | None = None, *, features=None
-    ) -> np.ndarray:
-        """As :meth:`models.risk_model.RiskModel.predict_horizon`."""
+    def _horizon_of(self, features: pd.DataFrame) -> np.ndarray:
         if self.horizon is None:
             raise AttributeError("this model has no horizon model")
-        features = self.features(X) if features is None else features
         margin_model, calibrator, _ = self.horizon
-        soon = calibrator(margin_model.decision(margin_model.encode(features)))
-        if risk is None:
-            risk = self.proba_from_features(features)[:, 1]
-        return np.minimum(soon, np.asarray(risk, dtype=float))
-
-    def explain(self, X: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        encoded = self.margin_model.encode(self.features(X))
-        return self._contributions(encoded, X.index)
-
-    def predict_and_explain(
-        self, X: pd.DataFrame, *, with_base: bool = False, features=None
-    ) -> tuple[np.ndarray, pd.DataFrame] | tuple[np.ndarray, pd.DataFrame, np.ndarray]:
-        """As :meth:`models.risk_model.RiskModel.predict_and_explain`."""
-        features = self.features(X) if features is None else features
-        encoded = self.margin_model.encode(features)
-        contributions, base = self._contributions(encoded, X.index)
-        margin = contributions.to_numpy().sum(axis=1) + base
-        risk = self.calibrator_(margin)
-        return (risk, contributions, base) if with_base else (risk, contributions)
-
-    def probability_points(self, contributions: pd.DataFrame, base: np.ndarray) -> pd.DataFrame:
-        """As :meth:`models.risk_model.RiskModel.probability_points`."""
-        values = contributions.to_numpy()
-        margin = values.sum(axis=1) + np.asarray(base, dtype=float)
-        risk = self.calibrator_(margin)
-        without = self.calibrator_((margin[:, None] - values).ravel())
-        points = 100 * (risk[:, None] - without.reshape(values.shape))
-        return pd.DataFrame(points, index=contributions.index, columns=contributions.columns)
+        return calibrator(margin_model.decision(margin_model.encode(features)))
 
     def _contributions(
         self, encoded: np.ndarray, index: pd.Index

@@ -21,6 +21,7 @@ from configs.settings import FeatureSettings
 from features.group_rates import with_history
 from features.schema import FEATURE_NAMES, MODEL_INPUTS
 from models.candidates import encoded_feature_sources
+from models.explained_risk import ExplainedRisk
 from models.fast_preprocess import encode, encoded_frame
 from models.tree_shap import hist_gradient_boosting_trees, tree_shap
 
@@ -81,7 +82,7 @@ def choose_calibration(margin: np.ndarray, y: np.ndarray, w: np.ndarray, seed: i
     return "isotonic" if scores["isotonic"] < scores["sigmoid"] - 0.002 else "sigmoid"
 
 
-class RiskModel(ClassifierMixin, BaseEstimator):
+class RiskModel(ExplainedRisk, ClassifierMixin, BaseEstimator):
     """A fitted candidate pipeline, its history encoder and a calibrator.
 
     The model takes the features built from a client's own rows plus ``therapist_id``
@@ -181,86 +182,25 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.horizon_days_ = int(horizon_days)
         return self
 
-    def predict_horizon(
-        self, X: pd.DataFrame, risk: np.ndarray | None = None, *, features=None
-    ) -> np.ndarray:
-        """P(discharged as a dropout within ``horizon_days_`` of the row's date), never
-        above the row's ``risk`` (given, or computed). ``features``: ``self.features(X)``,
-        when the caller has it already."""
-        features = self.features(X) if features is None else features
-        margin = _decision(self.horizon_pipeline_, features)
-        soon = _apply_calibrator(self.horizon_calibrator_, margin)
-        if risk is None:
-            risk = self.proba_from_features(features)[:, 1]
-        return np.minimum(soon, np.asarray(risk, dtype=float))
-
     def features(self, X: pd.DataFrame) -> pd.DataFrame:
         """Every model feature: the given row features plus the learnt history features."""
         return with_history(X, self.history.transform(X))
 
-    def margin(self, X: pd.DataFrame) -> np.ndarray:
-        """The uncalibrated log-odds the explanations add up to."""
-        return _decision(self.pipeline, self.features(X))
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.proba_from_features(self.features(X))
-
-    def proba_from_features(self, features: pd.DataFrame) -> np.ndarray:
-        """Calibrated probabilities from a full feature frame (history features included).
-
-        For behaviour tests that move one feature, history features too, at a time.
-        """
-        margin = _decision(self.pipeline, features)
-        p = _apply_calibrator(self.calibrator_, margin)
-        return np.column_stack([1 - p, p])
-
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
-    def explain(self, X: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        """Exact additive contributions per original feature, on the margin scale.
+    # the parts models.explained_risk.ExplainedRisk builds risk and explanations from
+    def _encode(self, features: pd.DataFrame) -> np.ndarray:
+        return encode(self.pipeline[:-1], features)
 
-        Returns
-        -------
-        contributions
-            One column per original feature; each row plus ``base`` sums to
-            :meth:`margin` for that row.
-        base
-            The base value per row.
-        """
-        encoded = encode(self.pipeline[:-1], self.features(X))
-        return self._contributions(encoded, X.index)
+    def _margin_of(self, features: pd.DataFrame) -> np.ndarray:
+        return _decision(self.pipeline, features)
 
-    def predict_and_explain(
-        self, X: pd.DataFrame, *, with_base: bool = False, features=None
-    ) -> tuple[np.ndarray, pd.DataFrame] | tuple[np.ndarray, pd.DataFrame, np.ndarray]:
-        """Calibrated risk and contributions from one pass of the preprocessing.
+    def _calibrate(self, margin: np.ndarray) -> np.ndarray:
+        return _apply_calibrator(self.calibrator_, margin)
 
-        The margin is the contributions' sum plus the base value (exact additivity, which
-        the tests check), so scoring a caseload transforms and explains it once. With
-        ``with_base`` the base values are returned too; ``features`` is
-        ``self.features(X)``, when the caller has it already.
-        """
-        features = self.features(X) if features is None else features
-        encoded = encode(self.pipeline[:-1], features)
-        contributions, base = self._contributions(encoded, X.index)
-        margin = contributions.to_numpy().sum(axis=1) + base
-        risk = _apply_calibrator(self.calibrator_, margin)
-        return (risk, contributions, base) if with_base else (risk, contributions)
-
-    def probability_points(self, contributions: pd.DataFrame, base: np.ndarray) -> pd.DataFrame:
-        """Each feature's contribution in percentage points of calibrated risk.
-
-        The points of a feature are the client's risk minus the risk they would have
-        without that feature's contribution (every other contribution kept): a plain
-        "how much this raises or lowers the risk", on the scale a reader sees.
-        """
-        values = contributions.to_numpy()
-        margin = values.sum(axis=1) + np.asarray(base, dtype=float)
-        risk = _apply_calibrator(self.calibrator_, margin)
-        without = _apply_calibrator(self.calibrator_, (margin[:, None] - values).ravel())
-        points = 100 * (risk[:, None] - without.reshape(values.shape))
-        return pd.DataFrame(points, index=contributions.index, columns=contributions.columns)
+    def _horizon_of(self, features: pd.DataFrame) -> np.ndarray:
+        return _apply_calibrator(self.horizon_calibrator_, _decision(self.horizon_pipeline_, features))
 
     def _contributions(
         self, encoded: np.ndarray, index: pd.Index

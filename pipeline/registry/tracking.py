@@ -356,19 +356,6 @@ def run_params_place(params: Mapping) -> _Place:
     return _Place(_run_where, dict(params))
 
 
-def _mlmodel_config(local: Path) -> dict:
-    """The pyfunc ``model_config`` in a model directory's MLmodel ({} when it has none)."""
-    from mlflow.models import Model
-    from mlflow.pyfunc import FLAVOR_NAME, MODEL_CONFIG
-
-    try:
-        flavor = Model.load(local / "MLmodel").flavors.get(FLAVOR_NAME) or {}
-    except Exception:  # no or unreadable MLmodel: then it records nothing
-        return {}
-    config = flavor.get(MODEL_CONFIG)
-    return config if isinstance(config, dict) else {}
-
-
 @dataclass(frozen=True)
 class FetchedModel:
     """A model's files on local disk, with what vouches for its model file.
@@ -451,7 +438,9 @@ def fetch_model(uri: str, config: Config, dst: Path) -> FetchedModel:
         raise InputError(
             f"could not load the model at {fixed}: {exc}. Fix: pass --model with a model saved by `dropout-risk train`."
         ) from exc
-    return fetched_files(source, local, _mlmodel_config(local))
+    from pipeline.registry.sqlite_registry import read_model_config
+
+    return fetched_files(source, local, read_model_config(local))
 
 
 def fetched_files(source: _Source, local: Path, model_config: Mapping) -> FetchedModel:
