@@ -30,8 +30,8 @@ from scipy.special import expit  # as scikit-learn's logistic models compute it
 from configs.settings import FeatureSettings
 from features.group_rates import GroupRates, with_history
 from features.schema import FEATURE_NAMES
-from models.explained_risk import ExplainedRisk
 from models.encoding import EncodePlan, apply_plan, pack_plan, unpack_plan
+from models.explained_risk import ExplainedRisk
 from models.tree_shap import Tree, tree_shap
 
 FORMAT = "dropout-risk-arrays"
@@ -185,8 +185,6 @@ class ArrayRiskModel(ExplainedRisk):
         return self.calibrator_(margin)
 
     def _horizon_of(self, features: pd.DataFrame) -> np.ndarray:
-        if self.horizon is None:
-            raise AttributeError("this model has no horizon model")
         margin_model, calibrator, _ = self.horizon
         return calibrator(margin_model.decision(margin_model.encode(features)))
 

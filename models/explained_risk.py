@@ -22,7 +22,8 @@ class ExplainedRisk:
     encoded, index)`` (per-feature contributions on the margin scale and the base value
     per row, adding up to the margin), ``_margin_of(features)`` (the log-odds),
     ``_calibrate(margin)`` (calibrated probabilities) and ``_horizon_of(features)`` (the
-    calibrated probability of dropout within the horizon, before the cap).
+    calibrated probability of dropout within the horizon, before the cap) and
+    ``has_horizon``.
     """
 
     def margin(self, X: pd.DataFrame) -> np.ndarray:
@@ -88,6 +89,8 @@ class ExplainedRisk:
         """P(discharged as a dropout within ``horizon_days_`` of the row's date), never
         above the row's ``risk`` (given, or computed). ``features``: ``self.features(X)``,
         when the caller has it already."""
+        if not self.has_horizon:
+            raise AttributeError("this model has no horizon model")
         features = self.features(X) if features is None else features
         soon = self._horizon_of(features)
         if risk is None:

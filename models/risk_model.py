@@ -200,7 +200,9 @@ class RiskModel(ExplainedRisk, ClassifierMixin, BaseEstimator):
         return _apply_calibrator(self.calibrator_, margin)
 
     def _horizon_of(self, features: pd.DataFrame) -> np.ndarray:
-        return _apply_calibrator(self.horizon_calibrator_, _decision(self.horizon_pipeline_, features))
+        return _apply_calibrator(
+            self.horizon_calibrator_, _decision(self.horizon_pipeline_, features)
+        )
 
     def _contributions(
         self, encoded: np.ndarray, index: pd.Index
