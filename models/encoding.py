@@ -75,16 +75,28 @@ def apply_plan(plan: EncodePlan, X: pd.DataFrame) -> np.ndarray:
             flags /= num.indicator_scale[has]
             out[:, num.indicator_at[has]] = flags
     for cat in plan.categorical:
-        values = X[cat.column].to_numpy(dtype=object)
-        # as objects: a fixed-width str array would cut the fill to its width
-        text = values.astype(str).astype(object)
-        text[pd.isna(values)] = cat.fill
-        codes = cat.levels.get_indexer(text)
-        codes[codes < 0] = len(cat.levels)  # pooled
-        out[:, cat.where] = cat.rows[codes]
+        codes = _level_codes(cat, X[cat.column].to_numpy(dtype=object))
+        # levels by rows, so the block lands column-major like ``out``
+        out[:, cat.where] = np.take(np.ascontiguousarray(cat.rows.T), codes, axis=1).T
     for step, columns, where in plan.others:
         out[:, where] = np.asarray(step.transform(X[columns]), dtype=float)
     return out
+
+
+def _level_codes(cat: Categorical, values: np.ndarray) -> np.ndarray:
+    """Each value's position among the kept levels (``len(levels)``: pooled)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if all(type(u) is str for u in uniques):
+        # text (the model inputs' categories): each distinct value looked up once
+        positions = cat.levels.get_indexer(pd.Index([*uniques, cat.fill], dtype=object))
+        found = positions[codes]  # a missing value (code -1) reads as the fill, last
+    else:
+        # other values as text one by one: factorize would merge 1, 1.0 and True
+        # as objects: a fixed-width str array would cut the fill to its width
+        text = values.astype(str).astype(object)
+        text[pd.isna(values)] = cat.fill
+        found = cat.levels.get_indexer(text)
+    return np.where(found < 0, len(cat.levels), found)
 
 
 _NUMERIC_ARRAYS = [name for name in Numeric.__dataclass_fields__ if name != "columns"]

@@ -207,6 +207,9 @@ class DistinctValues:
     def spread(self, values: np.ndarray, fill: object) -> pd.Series:
         """Per-distinct ``values`` to per-row; rows with a missing raw value get ``fill``."""
         values = np.asarray(values)
+        if values.dtype == bool and fill is False and not values.any():
+            # no distinct value flagged (a rule that nothing breaks): no rows to look up
+            return pd.Series(np.zeros(len(self.codes), dtype=bool), index=self.index)
         extended = np.append(values, np.array([fill], dtype=values.dtype))
         return pd.Series(extended.take(self.codes), index=self.index)
 
