@@ -249,12 +249,7 @@ def score_caseload(
             "scored": scored,
             "not_scored_reason": pd.array(np.where(scored, "", NO_APPOINTMENTS), dtype="str"),
             **{
-                col: pd.array(
-                    picked(reasons[col].to_numpy(dtype=object), "", object)
-                    if len(reasons)
-                    else np.full(len(at), "", dtype=object),
-                    dtype="str",
-                )
+                col: pd.array(picked(reasons[col].to_numpy(dtype=object), "", object), dtype="str")
                 for col in ("reason_1", "reason_2", "reason_3")
             },
             "sessions_attended": picked(

@@ -329,7 +329,7 @@ def _context_lines(
     # first; "0 of 16 attended" repeats the first reason, so then the length alone
     plan = np.isin(order, [k for k, name in enumerate(col_names) if name in _PLAN]) & live
     usable = live & ~(plan & (np.cumsum(plan, axis=1) > 1))
-    attended = rows.column("attended") if "attended" in rows._names else np.ones(len(rows))
+    attended = rows.column("attended") if "attended" in rows else np.ones(len(rows))
     attended = np.asarray(attended, dtype=float)
     none_attended = np.isnan(attended) | (np.round(attended) == 0)
     words = np.full(order.shape, -1, dtype=np.int64)

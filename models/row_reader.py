@@ -35,6 +35,10 @@ class RowReader:
     def __len__(self) -> int:
         return len(self._frame)
 
+    def __contains__(self, name: str) -> bool:
+        """Whether the frame has a column ``name``."""
+        return name in self._names
+
 
 class _Row:
     __slots__ = ("_reader", "_i")
@@ -49,7 +53,7 @@ class _Row:
         return self._reader.column(name)[self._i] if name in self else default
 
     def __contains__(self, name: str) -> bool:
-        return name in self._reader._names
+        return name in self._reader
 
 
 def _column_values(column: pd.Series) -> np.ndarray:
@@ -173,7 +177,7 @@ class Wording:
         """Each row's group (rows equal on ``columns``) and the first row of each group."""
         groups = np.zeros(len(index), dtype=np.int64)
         for name in columns:
-            if name not in self._rows._names:
+            if name not in self._rows:
                 continue  # absent from the frame: the same for every row
             codes, uniques = pd.factorize(_exact_keys(self._rows.column(name)[index]))
             groups, _ = pd.factorize(groups * len(uniques) + codes)

@@ -92,7 +92,7 @@ def split_request(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         [v.strip().lower() if isinstance(v, str) else None for v in frame[TABLE_COLUMN].tolist()],
         dtype=object,
     )
-    unknown = ~np.isin(which, TABLES)
+    unknown = np.array([table not in TABLES for table in which], dtype=bool)
     if unknown.any():
         first = int(np.flatnonzero(unknown)[0])
         raise InputError(

@@ -110,3 +110,9 @@ def test_wording_ids_number_equal_words_alike_across_templates_and_batches():
     assert sorted(words) == ["even", "high", "low"]
     assert few[0] == big[0]
     assert len(wording.ids("small", np.zeros(0, dtype=int))) == 0
+
+
+def test_a_reader_says_which_columns_its_frame_has():
+    rows = RowReader(pd.DataFrame({"a": [1.0], "b": ["x"]}))
+    assert "a" in rows and "b" in rows and "c" not in rows
+    assert "c" not in rows[0] and rows[0].get("c", 7) == 7
