@@ -55,18 +55,14 @@ class Segments:
         out[inside] = values[source[inside]]
         return out
 
-    def latest(self, flags: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+    def latest(self, flags: np.ndarray) -> np.ndarray:
         """The position of the latest flagged row on or before each row within its group,
-        -1 where there is none (per column, for a 2-D ``flags``); only for the rows ``at``
-        (positions), when given."""
+        -1 where there is none (per column, for a 2-D ``flags``)."""
         flags = np.asarray(flags)
         position = self.position.reshape(-1, *([1] * (flags.ndim - 1)))
         marker = np.where(flags, position, -1)
         latest = np.maximum.accumulate(marker, axis=0) if len(marker) else marker
-        start = self.start
-        if at is not None:
-            latest, start = latest[at], start[at]
-        return np.where(latest >= start.reshape(-1, *([1] * (flags.ndim - 1))), latest, -1)
+        return np.where(latest >= self.start.reshape(position.shape), latest, -1)
 
     def ffill(self, values: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
         """The latest non-missing value on or before each row within its group, else NaN

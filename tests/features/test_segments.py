@@ -68,13 +68,11 @@ def test_ffill_of_several_columns_at_once_matches_each_column():
     )
 
 
-def test_ffill_and_latest_at_some_rows_match_reading_the_full_result():
+def test_ffill_at_some_rows_matches_reading_the_full_result():
     block = np.column_stack([VALUES, VALUES[::-1], np.full(len(VALUES), np.nan), np.ones(9)])
     groups = Segments(KEYS)
     for at in (np.arange(9), np.array([1, 3, 6, 8]), np.array([3]), np.zeros(0, dtype=int)):
         np.testing.assert_array_equal(groups.ffill(block, at=at), groups.ffill(block)[at])
         np.testing.assert_array_equal(groups.ffill(VALUES, at=at), groups.ffill(VALUES)[at])
-        flags = ~np.isnan(block)
-        np.testing.assert_array_equal(groups.latest(flags, at=at), groups.latest(flags)[at])
     empty = Segments(np.zeros(0, dtype=np.int64))
     assert empty.ffill(np.zeros(0), at=np.zeros(0, dtype=int)).tolist() == []
