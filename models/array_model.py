@@ -28,7 +28,7 @@ import pandas as pd
 from scipy.special import expit  # as scikit-learn's logistic models compute it
 
 from configs.settings import FeatureSettings
-from features.group_rates import GroupRates, with_history
+from features.group_rates import GroupRates
 from features.schema import FEATURE_NAMES
 from models.encoding import EncodePlan, apply_plan, pack_plan, unpack_plan
 from models.explained_risk import ExplainedRisk
@@ -169,10 +169,6 @@ class ArrayRiskModel(ExplainedRisk):
     @property
     def has_horizon(self) -> bool:
         return self.horizon is not None
-
-    def features(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Every model feature: the given row features plus the learnt history features."""
-        return with_history(X, self.history.transform(X))
 
     # the parts models.explained_risk.ExplainedRisk builds risk and explanations from
     def _encode(self, features: pd.DataFrame) -> np.ndarray:

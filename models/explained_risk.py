@@ -13,18 +13,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.group_rates import with_history
+
 
 class ExplainedRisk:
     """Risk, explanations and horizon risk from a model's parts.
 
-    A subclass supplies ``features(X)`` (the row features plus the learnt history
-    features), ``_encode(features)`` (the preprocessing's numbers), ``_contributions(
+    A subclass holds ``history`` (the learnt therapist and site rates) and supplies
+    ``_encode(features)`` (the preprocessing's numbers), ``_contributions(
     encoded, index)`` (per-feature contributions on the margin scale and the base value
     per row, adding up to the margin), ``_margin_of(features)`` (the log-odds),
     ``_calibrate(margin)`` (calibrated probabilities) and ``_horizon_of(features)`` (the
     calibrated probability of dropout within the horizon, before the cap) and
     ``has_horizon``.
     """
+
+    def features(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Every model feature: the given row features plus the learnt history features."""
+        return with_history(X, self.history.transform(X))
 
     def margin(self, X: pd.DataFrame) -> np.ndarray:
         """The uncalibrated log-odds the explanations add up to."""

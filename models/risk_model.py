@@ -18,7 +18,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from configs.settings import FeatureSettings
-from features.group_rates import with_history
 from features.schema import FEATURE_NAMES, MODEL_INPUTS
 from models.candidates import encoded_feature_sources
 from models.explained_risk import ExplainedRisk
@@ -181,10 +180,6 @@ class RiskModel(ExplainedRisk, ClassifierMixin, BaseEstimator):
         self.horizon_calibrator_ = _fit_calibrator(calibration, np.asarray(margin), y, w)
         self.horizon_days_ = int(horizon_days)
         return self
-
-    def features(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Every model feature: the given row features plus the learnt history features."""
-        return with_history(X, self.history.transform(X))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
