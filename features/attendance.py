@@ -21,28 +21,38 @@ from features.segments import Segments, take
 MISSED_STATUSES = ("no_show", "late_cancel")
 
 
-def attendance_prefix(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Cumulative attendance features for every appointment row.
+def attendance_prefix(sessions: pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """Cumulative attendance features for every appointment row (or the ``rows`` asked for).
 
     Parameters
     ----------
     sessions
         Appointments sorted by client and date, with columns ``client_id``,
         ``session_date``, ``status`` and ``intake_date`` (the episode's start).
+    rows
+        Positions of the appointments to describe (sorted); default all. Every value is
+        still computed from all appointments before each row.
 
     Returns
     -------
     pandas.DataFrame
-        Same index; columns ``appointments``, ``attended``, ``attendance_rate``,
-        ``no_shows``, ``late_cancels``, ``cancellations``, ``missed_first_appointment``,
-        ``misses_since_last_attended``, ``longest_gap_days``, ``session_number`` (the
-        ordinal of the attended session on attended rows, else NaN) and
-        ``last_attended_date`` (NaT before the first attended session).
+        One row per requested appointment (index: theirs); columns ``appointments``,
+        ``attended``, ``attendance_rate``, ``no_shows``, ``late_cancels``,
+        ``cancellations``, ``missed_first_appointment``, ``misses_since_last_attended``,
+        ``longest_gap_days``, ``session_number`` (the ordinal of the attended session on
+        attended rows, else NaN) and ``last_attended_date`` (NaT before the first
+        attended session).
     """
     groups = Segments(sessions["client_id"].to_numpy())
     status = sessions["status"].to_numpy()
     attended = status == "attended"
     missed = np.isin(status, MISSED_STATUSES)
+    every = rows is None
+    rows = np.arange(len(sessions)) if every else np.asarray(rows, dtype=np.int64)
+
+    def at(values: np.ndarray) -> np.ndarray:
+        # only the rows asked for are kept: a caseload asks for one row in five or six
+        return values if every else values[rows]
 
     def count(flags: np.ndarray) -> np.ndarray:
         return groups.cumsum(flags.astype(float))
@@ -50,28 +60,36 @@ def attendance_prefix(sessions: pd.DataFrame) -> pd.DataFrame:
     out: dict[str, np.ndarray] = {}
     appointments = groups.count() + 1.0
     attended_so_far = count(attended)
-    out["appointments"] = appointments
-    out["attended"] = attended_so_far
-    out["attendance_rate"] = attended_so_far / appointments
-    out["no_shows"] = count(status == "no_show")
-    out["late_cancels"] = count(status == "late_cancel")
-    out["cancellations"] = count(status == "cancelled")
-    out["missed_first_appointment"] = groups.first(missed.astype(float))
+    out["appointments"] = at(appointments)
+    out["attended"] = at(attended_so_far)
+    out["attendance_rate"] = at(attended_so_far / appointments)
+    out["no_shows"] = at(count(status == "no_show"))
+    out["late_cancels"] = at(count(status == "late_cancel"))
+    out["cancellations"] = at(count(status == "cancelled"))
+    out["missed_first_appointment"] = at(groups.first(missed.astype(float)))
 
     # misses since the last attended session: misses so far minus misses at that session
     misses = count(missed)
     at_last_attended = groups.ffill(np.where(attended, misses, np.nan))
-    out["misses_since_last_attended"] = misses - np.nan_to_num(at_last_attended, nan=0.0)
+    out["misses_since_last_attended"] = at(misses - np.nan_to_num(at_last_attended, nan=0.0))
 
     dates = sessions["session_date"]
     last_attended = groups.latest(attended)
-    out["last_attended_date"] = take(dates.to_numpy(), last_attended, np.datetime64("NaT"))
+    out["last_attended_date"] = at(take(dates.to_numpy(), last_attended, np.datetime64("NaT")))
     # gap between consecutive attended sessions (the first one: from intake)
     previous = take(dates.to_numpy(), groups.shift(last_attended, 1, fill=-1), np.datetime64("NaT"))
     previous = pd.Series(previous, index=sessions.index).fillna(sessions["intake_date"])
     gap = (dates - previous).dt.days.where(attended)
     longest = gap.groupby(sessions["client_id"].to_numpy(), sort=False).cummax().to_numpy(float)
-    out["longest_gap_days"] = np.nan_to_num(groups.ffill(longest), nan=0.0)
-    out["session_number"] = np.where(attended, attended_so_far, np.nan)
+    out["longest_gap_days"] = at(np.nan_to_num(groups.ffill(longest), nan=0.0))
+    out["session_number"] = at(np.where(attended, attended_so_far, np.nan))
     # one frame at once: a column at a time costs more than a served request's values
-    return pd.DataFrame(out, index=sessions.index)
+    return pd.DataFrame(out, index=sessions.index if every else sessions.index[rows])
+
+
+def session_numbers(sessions: pd.DataFrame) -> np.ndarray:
+    """Each appointment's ordinal among its client's attended sessions (1, 2, ...) on
+    attended rows, NaN on the others; rows sorted by client and date."""
+    attended = sessions["status"].to_numpy() == "attended"
+    so_far = Segments(sessions["client_id"].to_numpy()).cumsum(attended.astype(float))
+    return np.where(attended, so_far, np.nan)

@@ -38,3 +38,62 @@ def _arrow_among(values: pd.Series, ids: Any) -> np.ndarray | None:
         return None
     found = pc.is_in(column, value_set=wanted, skip_nulls=True)
     return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def rows_of(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """``frame[keep]``, without copying every column when every row is kept.
+
+    pandas copies the whole frame for a mask that keeps everything, which is what a
+    caseload's filters nearly always are; the frame returned then shares the columns
+    (copy on write: changing it never changes ``frame``).
+    """
+    keep = np.asarray(keep, dtype=bool)
+    if len(keep) == len(frame) and keep.all():
+        return frame.copy(deep=False)
+    return frame[keep]
+
+
+def run_codes(values: pd.Series) -> np.ndarray:
+    """0, 1, 2, ... numbering the runs of equal values (a new number where the value changes).
+
+    On Arrow text the comparison of neighbours is Arrow's; other values are compared as
+    Python objects.
+    """
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    column = _arrow_text(values)
+    if column is not None:
+        import pyarrow.compute as pc
+
+        changed = pc.not_equal(column.slice(1), column.slice(0, n - 1))
+        changed = pc.fill_null(changed, True).to_numpy(zero_copy_only=False)
+    else:
+        ids = values.to_numpy(dtype=object)
+        changed = ids[1:] != ids[:-1]
+    return np.cumsum(np.r_[False, np.asarray(changed, dtype=bool)]).astype(np.int64)
+
+
+def nondecreasing_text(values: pd.Series) -> bool | None:
+    """Whether Arrow text never decreases from one row to the next (by code point, the
+    order Python and pandas sort text in), or None when ``values`` are not Arrow text."""
+    column = _arrow_text(values)
+    if column is None:
+        return None
+    if len(column) < 2 or column.null_count:
+        return None if column.null_count else True
+    import pyarrow.compute as pc
+
+    return bool(pc.all(pc.less_equal(column.slice(0, len(column) - 1), column.slice(1))).as_py())
+
+
+def _arrow_text(values: pd.Series):
+    """The values as one Arrow text array, or None when they are not Arrow text."""
+    import pyarrow as pa
+
+    if not hasattr(values.array, "__arrow_array__"):
+        return None
+    column = pa.chunked_array(values.array.__arrow_array__())
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return None
+    return column.combine_chunks()

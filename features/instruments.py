@@ -11,7 +11,9 @@ import pandas as pd
 from configs.config import InstrumentsConfig
 
 
-def derive_scores(sessions: pd.DataFrame, instruments: InstrumentsConfig) -> pd.DataFrame:
+def derive_scores(
+    sessions: pd.DataFrame, instruments: InstrumentsConfig, *, keep_items: bool = True
+) -> pd.DataFrame:
     """Score the alliance and outcome instruments of every session.
 
     Clinical signal: the working alliance, the strongest process predictor of dropout
@@ -33,6 +35,9 @@ def derive_scores(sessions: pd.DataFrame, instruments: InstrumentsConfig) -> pd.
         columns count as unanswered.
     instruments
         Items, subscale key and the minimum number of answered items per subscale.
+    keep_items
+        False leaves the item columns (``wai_1``, ``srs_1``, ...) out of the result, for
+        callers that read only the scores.
 
     Returns
     -------
@@ -51,9 +56,17 @@ def derive_scores(sessions: pd.DataFrame, instruments: InstrumentsConfig) -> pd.
         On rows whose status is not ``attended`` every rating (items included) is NaN:
         nobody rated a session that did not take place.
     """
-    out = sessions.copy()
+    # columns are replaced, never written into: the frame's own need not be copied
+    out = sessions.copy(deep=False)
     n = len(out)
     wai, srs = instruments.wai, instruments.srs
+
+    # nobody rated a session that did not take place: every rating NaN on those rows
+    not_attended = (out["status"] != "attended").to_numpy(dtype=bool)
+
+    def rated(values: np.ndarray) -> np.ndarray:
+        values[not_attended] = np.nan  # on the new array only
+        return values
 
     wai_total = np.zeros(n)
     for name in sorted(wai.subscales):
@@ -62,7 +75,7 @@ def derive_scores(sessions: pd.DataFrame, instruments: InstrumentsConfig) -> pd.
         answered = np.isfinite(block).sum(axis=1)
         needed = min(wai.min_items_per_subscale, len(items))
         mean = np.nansum(block, axis=1) / np.maximum(answered, 1)
-        score = np.where(answered >= needed, mean, _block(out, [f"wai_{name}"])[:, 0])
+        score = rated(np.where(answered >= needed, mean, _block(out, [f"wai_{name}"])[:, 0]))
         out[f"wai_{name}"] = score
         # subscale mean x its item count: the subscale's sum on the full scale
         wai_total += score * len(items)
@@ -70,15 +83,17 @@ def derive_scores(sessions: pd.DataFrame, instruments: InstrumentsConfig) -> pd.
 
     srs_items = _block(out, [f"srs_{item}" for item in range(1, srs.n_items + 1)])
     complete = np.isfinite(srs_items).all(axis=1)
-    out["srs_total"] = np.where(complete, srs_items.sum(axis=1), _block(out, ["srs_total"])[:, 0])
-    out["ors_total"] = _block(out, ["ors_total"])[:, 0]
+    srs_total = np.where(complete, srs_items.sum(axis=1), _block(out, ["srs_total"])[:, 0])
+    out["srs_total"] = rated(srs_total)
+    out["ors_total"] = rated(_block(out, ["ors_total"])[:, 0])
 
-    not_attended = (out["status"] != "attended").to_numpy(dtype=bool)
+    item_columns = [c for c in out.columns if c in _item_columns(instruments)]
+    if not keep_items:
+        return out.drop(columns=item_columns)
     if not_attended.any():
-        for column in (c for c in out.columns if c in _rating_columns(instruments)):
+        for column in item_columns:
             values = out[column].to_numpy(dtype=float, na_value=np.nan, copy=True)
-            values[not_attended] = np.nan
-            out[column] = values
+            out[column] = rated(values)
     return out
 
 
@@ -95,13 +110,9 @@ def _block(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return block
 
 
-def _rating_columns(instruments: InstrumentsConfig) -> set[str]:
+def _item_columns(instruments: InstrumentsConfig) -> set[str]:
     wai, srs = instruments.wai, instruments.srs
     return {
         *(f"wai_{item}" for item in range(1, wai.n_items + 1)),
-        *(f"wai_{name}" for name in wai.subscales),
-        "wai_total",
         *(f"srs_{item}" for item in range(1, srs.n_items + 1)),
-        "srs_total",
-        "ors_total",
     }

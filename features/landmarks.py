@@ -21,8 +21,8 @@ import pandas as pd
 
 from configs.config import Config, FeaturesConfig, InstrumentsConfig
 from features.alliance import alliance_level, alliance_prefix, low_alliance_with_misses
-from features.attendance import attendance_prefix
-from features.ids import among
+from features.attendance import attendance_prefix, session_numbers
+from features.ids import among, nondecreasing_text, rows_of, run_codes
 from features.instruments import derive_scores
 from features.intake import intake_features
 from features.labels import endings_of, episode_outcomes, export_date
@@ -33,6 +33,7 @@ from features.schema import (
     NUMERIC_FEATURES,
     ROW_FEATURES,
 )
+from features.segments import Segments
 
 KEY_COLUMNS = ("client_id", "landmark", "cutoff_date")
 
@@ -70,19 +71,24 @@ def appointment_prefix(
         sorted by client, date and input order.
     """
     # only the episodes asked about: appointments of other clients are not theirs to describe
-    sessions = sessions[among(sessions["client_id"], clients["client_id"])]
-    scored = derive_scores(sessions, instruments)
-    order_cols = ["client_id", "session_date"] + (["row"] if "row" in scored else [])
-    scored = scored.sort_values(order_cols, kind="stable").reset_index(drop=True)
-    intake = pd.Series(clients["intake_date"].to_numpy(), index=clients["client_id"].to_numpy())
-    # reindex rather than map: map cannot cast an empty date Series (no clients at all)
-    scored["intake_date"] = intake.reindex(scored["client_id"].to_numpy()).to_numpy()
+    sessions = rows_of(sessions, among(sessions["client_id"], clients["client_id"]))
+    scored = derive_scores(sessions, instruments, keep_items=False)
+    # what the features read (not the item ratings the scores were derived from)
+    needed = ["client_id", "session_date", "status", *ALLIANCE_SCALES, "ors_total"]
+    scored = scored[needed + (["row"] if "row" in scored else [])]
+    # the status read as Python text from its few values (the features compare it often)
+    scored = scored.assign(status=pd.Categorical(scored["status"]))
+    scored = _by_client_and_date(scored).reset_index(drop=True)
     # the features group by client many times: integer codes (rows are sorted by client, so
     # a new code starts where the id changes) are hashed far faster than id strings
-    ids = scored["client_id"].to_numpy()
-    codes = np.cumsum(np.r_[False, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, np.int64)
+    codes = run_codes(scored["client_id"])
+    firsts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else codes
+    intake = pd.Series(clients["intake_date"].to_numpy(), index=clients["client_id"].to_numpy())
+    # reindex rather than map: map cannot cast an empty date Series (no clients at all);
+    # each client's id looked up once, not once per appointment
+    first_ids = scored["client_id"].iloc[firsts].to_numpy(dtype=object)
+    scored["intake_date"] = intake.reindex(first_ids).to_numpy()[codes]
     grouped = scored.assign(client_id=codes)
-    attendance = attendance_prefix(grouped)
     if isinstance(at, str) and at == "all":
         rows = np.arange(len(scored))
     elif isinstance(at, str) and at == "last":
@@ -90,10 +96,12 @@ def appointment_prefix(
     elif isinstance(at, str):
         raise ValueError(f"at must be 'all', 'last' or appointment numbers, got {at!r}")
     else:
-        rows = np.flatnonzero(attendance["appointments"].isin(list(at)).to_numpy())
+        appointments = Segments(codes).count() + 1.0  # the client's 1st, 2nd, ... appointment
+        rows = np.flatnonzero(np.isin(appointments, list(at)))
+    attendance = attendance_prefix(grouped, rows=rows)
     alliance = alliance_prefix(
         grouped,
-        attendance["session_number"],
+        pd.Series(session_numbers(grouped), index=grouped.index),
         wai_rupture_drop=instruments.wai.rupture_drop,
         srs_rupture_drop=instruments.srs.rupture_drop,
         srs_cutoff=instruments.srs.cutoff,
@@ -104,7 +112,7 @@ def appointment_prefix(
     prefix = pd.concat(
         [
             scored[["client_id", "session_date", "intake_date"]].iloc[rows],
-            attendance.iloc[rows],
+            attendance,
             alliance,
         ],
         axis=1,
@@ -118,6 +126,39 @@ def appointment_prefix(
         prefix["alliance_level"], prefix["no_shows"] + prefix["late_cancels"]
     )
     return prefix
+
+
+def _by_client_and_date(scored: pd.DataFrame) -> pd.DataFrame:
+    """The appointments sorted by client, date and input row (stable), as they nearly
+    always come: then as they are, without the sort's copy of every column."""
+    order_cols = ["client_id", "session_date"] + (["row"] if "row" in scored else [])
+    if _sorted_by(scored, order_cols):
+        return scored
+    return scored.sort_values(order_cols, kind="stable")
+
+
+def _sorted_by(frame: pd.DataFrame, order_cols: list[str]) -> bool:
+    """Whether the rows are already in the order a stable sort by ``order_cols`` gives:
+    client ids never decrease, and within a client neither do dates (nor input rows on
+    one date). False whenever that cannot be told cheaply (ids not Arrow text, a missing
+    date)."""
+    if len(frame) < 2:
+        return True
+    if not nondecreasing_text(frame["client_id"]):
+        return False
+    codes = run_codes(frame["client_id"])
+    same = codes[1:] == codes[:-1]
+    dates = frame["session_date"].to_numpy(dtype="datetime64[ns]")
+    if np.isnat(dates).any():
+        return False
+    if np.any(same & (dates[1:] < dates[:-1])):
+        return False
+    if "row" in order_cols:
+        rows = frame["row"].to_numpy()
+        tie = same & (dates[1:] == dates[:-1])
+        if np.any(tie & (rows[1:] < rows[:-1])):
+            return False
+    return True
 
 
 def _complete(rows: pd.DataFrame, clients: pd.DataFrame) -> pd.DataFrame:
@@ -174,7 +215,7 @@ def asof_examples(
     Clients with no appointment on or before ``as_of`` get no row (the caller lists them
     as not scored).
     """
-    known = sessions[sessions["session_date"] <= as_of]
+    known = rows_of(sessions, (sessions["session_date"] <= as_of).to_numpy())
     last = appointment_prefix(clients, known, instruments, features, at="last")
     last["landmark"] = last["appointments"].astype(int)
     last["cutoff_date"] = as_of

@@ -31,7 +31,7 @@ from configs.settings import FeatureSettings
 from features.group_rates import GroupRates
 from features.schema import FEATURE_NAMES
 from models.encoding import EncodePlan, apply_plan, pack_plan, unpack_plan
-from models.explained_risk import ExplainedRisk
+from models.explained_risk import EXPLAIN_ROWS, ExplainedRisk
 from models.tree_shap import Tree, tree_shap
 
 FORMAT = "dropout-risk-arrays"
@@ -182,14 +182,26 @@ class ArrayRiskModel(ExplainedRisk):
 
     def _horizon_of(self, features: pd.DataFrame) -> np.ndarray:
         margin_model, calibrator, _ = self.horizon
-        return calibrator(margin_model.decision(margin_model.encode(features)))
+        # a block of rows at a time, as the contributions (each row's value is its own)
+        n = len(features)
+        if n <= EXPLAIN_ROWS:
+            return calibrator(margin_model.decision(margin_model.encode(features)))
+        out = np.empty(n)
+        for start in range(0, n, EXPLAIN_ROWS):
+            rows = features.iloc[start : start + EXPLAIN_ROWS]
+            out[start : start + EXPLAIN_ROWS] = calibrator(
+                margin_model.decision(margin_model.encode(rows))
+            )
+        return out
 
     def _contributions(
         self, encoded: np.ndarray, index: pd.Index
     ) -> tuple[pd.DataFrame, np.ndarray]:
         values, base_value = self.margin_model.contributions(encoded)
         base = np.full(len(encoded), base_value)
-        frame = pd.DataFrame(values @ self._to_feature, index=index, columns=list(FEATURE_NAMES))
+        frame = pd.DataFrame(
+            values @ self._to_feature, index=index, columns=list(FEATURE_NAMES), copy=False
+        )
         return frame, base
 
 

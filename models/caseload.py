@@ -16,7 +16,7 @@ import pandas as pd
 
 from configs.config import DriftConfig
 from configs.errors import InputError
-from features.ids import among
+from features.ids import among, rows_of
 from features.labels import active_mask
 from features.landmarks import appointment_prefix, asof_examples, model_inputs
 from features.schema import ALLIANCE_SCALES, HISTORY_FEATURES
@@ -187,30 +187,35 @@ def score_caseload(
     active = active_mask(clients)
     active_clients = clients[active.to_numpy()]
     active_ids = active_clients["client_id"]
-    sessions = tables.sessions[among(tables.sessions["client_id"], active_ids)]
+    sessions = rows_of(tables.sessions, among(tables.sessions["client_id"], active_ids))
     examples = asof_examples(active_clients, sessions, as_of, instruments, features)
     examples = examples.set_index("client_id", drop=False)
     X = model_inputs(examples)
+    index = X.index
     drift_report = batch_drift(model, X, drift) if drift is not None else None
     detail: dict[str, dict] = {}
-    if len(X):
+    if len(index):
         # every model feature (the learnt history ones too), built once for all three uses
         model_features = model.features(X)
         probability, contributions, base_value = model.predict_and_explain(
             X, with_base=True, features=model_features
         )
-        risk = pd.Series(probability, index=X.index)
-        soon = pd.Series(horizon_risk(model, X, probability, model_features), index=X.index)
-        # the learnt history values and the overall rate, for the reasons' wording
-        examples = examples.join(model_features[list(HISTORY_FEATURES)])
-        examples["ctx_history_prior"] = model.history.prior_
+        risk = pd.Series(probability, index=index)
+        soon = pd.Series(horizon_risk(model, X, probability, model_features), index=index)
+        # the learnt history values and the overall rate, for the reasons' wording (the
+        # rows are the examples' own, in their order)
+        examples = examples.assign(
+            **{name: model_features[name].to_numpy() for name in HISTORY_FEATURES},
+            ctx_history_prior=model.history.prior_,
+        )
+        del X, model_features  # used up: their memory goes to the reasons
         reasons = top_reasons(examples, contributions, settings)
-        context = reasons["context"] if "context" in reasons else pd.Series("", index=X.index)
+        context = reasons["context"] if "context" in reasons else pd.Series("", index=index)
         if details:
             points = model.probability_points(contributions, base_value)
             explained = _explanations(examples, points, settings)
             known = sessions[sessions["session_date"] <= as_of]
-            scored_clients = active_clients[among(active_clients["client_id"], X.index)]
+            scored_clients = active_clients[among(active_clients["client_id"], index)]
             paths = _trajectories(scored_clients, known, instruments, features)
             detail = {
                 client: {
@@ -218,7 +223,7 @@ def score_caseload(
                     "explanation": explained[client],
                     "context": context.get(client, ""),
                 }
-                for client in X.index
+                for client in index
             }
     else:
         risk = pd.Series(dtype=float)
@@ -227,7 +232,7 @@ def score_caseload(
         reasons = pd.DataFrame(columns=["reason_1", "reason_2", "reason_3"])
 
     # each active client's scored row (one per client: ids are unique once validated)
-    at = pd.Index(X.index).get_indexer(active_ids) if len(X) else np.full(len(active_ids), -1)
+    at = pd.Index(index).get_indexer(active_ids) if len(index) else np.full(len(active_ids), -1)
     found = at >= 0
 
     def picked(values, fill, dtype=None) -> np.ndarray:

@@ -108,7 +108,13 @@ def _categorical_shares(entry: dict, values: pd.Series) -> tuple[np.ndarray, np.
     labels = category_labels(values)
     missing = labels.isna().to_numpy()
     # unseen and rare categories both go to "other", the last bin
-    index = pd.Index(names).get_indexer(labels[~missing].to_numpy(dtype=object))
+    present = labels[~missing].to_numpy(dtype=object)
+    codes, uniques = pd.factorize(present)
+    if all(type(u) is str for u in uniques):
+        # text: each distinct label looked up once (a caseload repeats a few labels)
+        index = pd.Index(names).get_indexer(pd.Index(uniques, dtype=object))[codes]
+    else:
+        index = pd.Index(names).get_indexer(present)
     index = np.where(index < 0, len(names), index)
     counts = np.bincount(index, minlength=len(names) + 1)
     expected = _with_missing(shares, entry["missing"])

@@ -57,14 +57,17 @@ def apply_plan(plan: EncodePlan, X: pd.DataFrame) -> np.ndarray:
     if num.columns:
         block = X[num.columns]
         if (block.dtypes == np.float64).all():  # model inputs are floats already
-            values = np.asfortranarray(block.to_numpy(dtype=float))
+            # a copy of its own, worked on in place below (a caseload's block is the
+            # largest array here after ``out``)
+            values = block.to_numpy(dtype=float, copy=True)
         else:
             values = np.empty((len(X), len(num.columns)), dtype=float, order="F")
             for j, column in enumerate(num.columns):
                 values[:, j] = pd.to_numeric(block[column], errors="coerce").to_numpy(dtype=float)
         missing = np.isnan(values)
-        values = np.clip(values, num.clip_low, num.clip_high)  # NaN stays NaN
-        values = np.where(missing & ~np.isnan(num.fill), num.fill, values)
+        np.clip(values, num.clip_low, num.clip_high, out=values)  # NaN stays NaN
+        fill = np.broadcast_to(num.fill, values.shape)
+        np.copyto(values, fill, where=missing & ~np.isnan(num.fill))
         values -= num.value_mean
         values /= num.value_scale
         out[:, num.out_start] = values

@@ -15,6 +15,10 @@ import pandas as pd
 
 from features.group_rates import with_history
 
+# rows encoded and explained at once: a caseload's encoded rows (rows x encoded columns,
+# twice over for the contributions) would otherwise be the largest arrays of a run
+EXPLAIN_ROWS = 16_384
+
 
 class ExplainedRisk:
     """Risk, explanations and horizon risk from a model's parts.
@@ -58,7 +62,25 @@ class ExplainedRisk:
         base
             The base value per row.
         """
-        return self._contributions(self._encode(self.features(X)), X.index)
+        return self._explained(self.features(X), X.index)
+
+    def _explained(
+        self, features: pd.DataFrame, index: pd.Index
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """Contributions and base values of ``features``, :data:`EXPLAIN_ROWS` rows at a
+        time (each row's values are its own, whatever rows come with it)."""
+        n = len(features)
+        if n <= EXPLAIN_ROWS:
+            return self._contributions(self._encode(features), index)
+        values, base, columns = None, np.empty(n), None
+        for start in range(0, n, EXPLAIN_ROWS):
+            block = slice(start, start + EXPLAIN_ROWS)
+            part, part_base = self._contributions(self._encode(features.iloc[block]), index[block])
+            if values is None:
+                values, columns = np.empty((n, part.shape[1])), part.columns
+            values[block] = part.to_numpy(dtype=float)
+            base[block] = part_base
+        return pd.DataFrame(values, index=index, columns=columns, copy=False), base
 
     def predict_and_explain(
         self, X: pd.DataFrame, *, with_base: bool = False, features=None
@@ -71,8 +93,8 @@ class ExplainedRisk:
         ``self.features(X)``, when the caller has it already.
         """
         features = self.features(X) if features is None else features
-        contributions, base = self._contributions(self._encode(features), X.index)
-        risk = self._calibrate(contributions.to_numpy().sum(axis=1) + base)
+        contributions, base = self._explained(features, X.index)
+        risk = self._calibrate(_row_sums(contributions) + base)
         return (risk, contributions, base) if with_base else (risk, contributions)
 
     def probability_points(self, contributions: pd.DataFrame, base: np.ndarray) -> pd.DataFrame:
@@ -83,7 +105,7 @@ class ExplainedRisk:
         "how much this raises or lowers the risk", on the scale a reader sees.
         """
         values = contributions.to_numpy()
-        margin = values.sum(axis=1) + np.asarray(base, dtype=float)
+        margin = _row_sums(contributions) + np.asarray(base, dtype=float)
         risk = self._calibrate(margin)
         without = self._calibrate((margin[:, None] - values).ravel())
         points = 100 * (risk[:, None] - without.reshape(values.shape))
@@ -102,3 +124,10 @@ class ExplainedRisk:
         if risk is None:
             risk = self.proba_from_features(features)[:, 1]
         return np.minimum(soon, np.asarray(risk, dtype=float))
+
+
+def _row_sums(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's sum, added in one order whatever the frame's memory layout (NumPy adds
+    a contiguous row pairwise and a strided one in sequence, which can differ in the
+    last bit)."""
+    return np.ascontiguousarray(frame.to_numpy(dtype=float)).sum(axis=1)

@@ -352,7 +352,7 @@ def _context_lines(
         words = np.where(words >= 0, lowered[np.maximum(words, 0)], -1)
     items = _first_distinct(words, usable, MAX_CONTEXT_ITEMS)
     # a caseload repeats the same few lines: each distinct one is joined once
-    lines, which = np.unique(items, axis=0, return_inverse=True)
+    lines, which = _distinct_rows(items, len(wording.vocabulary))
     texts = np.array(
         [
             f"Context: {'; '.join(wording.vocabulary[w] for w in line if w >= 0)}"
@@ -363,6 +363,20 @@ def _context_lines(
         dtype=object,
     )
     return texts[which.ravel()] if len(items) else np.zeros(0, dtype=object)
+
+
+def _distinct_rows(items: np.ndarray, words: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(items, axis=0, return_inverse=True)`` up to the order of the distinct
+    rows: each row of word numbers (-1 to ``words - 1``) read as one number, whose
+    distinct values are far quicker to find than distinct rows."""
+    base = words + 1
+    if base ** items.shape[1] >= 2**62:
+        return np.unique(items, axis=0, return_inverse=True)
+    key = np.zeros(len(items), dtype=np.int64)
+    for column in range(items.shape[1]):
+        key = key * base + (items[:, column] + 1)
+    _, first, which = np.unique(key, return_index=True, return_inverse=True)
+    return items[first], which
 
 
 @functools.lru_cache(maxsize=4096)  # a caseload repeats the same few thousand lines

@@ -231,7 +231,7 @@ class RiskModel(ExplainedRisk, ClassifierMixin, BaseEstimator):
         position = {name: i for i, name in enumerate(names)}
         to_feature = np.zeros((len(self.sources_), len(names)))
         to_feature[np.arange(len(self.sources_)), [position[s] for s in self.sources_]] = 1.0
-        return pd.DataFrame(values @ to_feature, index=index, columns=names), base
+        return pd.DataFrame(values @ to_feature, index=index, columns=names, copy=False), base
 
 
 def _decision(pipeline, features: pd.DataFrame) -> np.ndarray:

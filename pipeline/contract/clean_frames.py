@@ -81,20 +81,34 @@ def _assemble(
     a million rows is otherwise copied several times over.
     """
     rows = np.flatnonzero(keep)
+    # nearly always every row is kept: the parsed columns are then used as they are
+    every = len(rows) == len(keep)
     head = {}
     for name, column in leading.items():
         if pd.api.types.is_datetime64_any_dtype(column):
-            head[name] = pd.Series(column.to_numpy(dtype="datetime64[ns]")[rows])
+            dates = column.to_numpy(dtype="datetime64[ns]")
+            head[name] = pd.Series(dates if every else dates[rows], copy=False)
         else:
-            head[name] = pd.Series(column.array.take(rows), dtype="str")
-    # Fortran order: each column is contiguous, and it is the layout pandas keeps.
-    matrix = np.empty((len(rows), len(numbers)), dtype="float64", order="F")
-    for position, column in enumerate(numbers.values()):
-        matrix[:, position] = column.to_numpy(dtype="float64")[rows]
+            text = column.array if every else column.array.take(rows)
+            head[name] = pd.Series(text, dtype="str", copy=False)
+    if every:
+        # the parsed columns themselves, one block each (a copy into one block would
+        # touch a million rows' worth of every rating column again)
+        floats = pd.DataFrame(
+            {name: column.to_numpy(dtype="float64") for name, column in numbers.items()},
+            index=pd.RangeIndex(len(rows)),
+            copy=False,
+        )
+    else:
+        # Fortran order: each column is contiguous, and it is the layout pandas keeps.
+        matrix = np.empty((len(rows), len(numbers)), dtype="float64", order="F")
+        for position, column in enumerate(numbers.values()):
+            matrix[:, position] = column.to_numpy(dtype="float64")[rows]
+        floats = pd.DataFrame(matrix, columns=list(numbers), copy=False)
     return pd.concat(
         [
             pd.DataFrame(head, index=pd.RangeIndex(len(rows))),
-            pd.DataFrame(matrix, columns=list(numbers), copy=False),
+            floats,
             pd.DataFrame({"row": (rows + 1).astype("int64")}),
         ],
         axis=1,

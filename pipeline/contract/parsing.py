@@ -199,6 +199,9 @@ class DistinctValues:
         """Factorize one raw column."""
         codes, uniques = pd.factorize(raw, use_na_sentinel=True)
         codes[codes < 0] = len(uniques)
+        # a rating column has a few dozen distinct values: its codes fit in a byte, which
+        # is what a million-row table keeps in memory per column while it is validated
+        codes = codes.astype(np.min_scalar_type(len(uniques)), copy=False)
         text = _few_texts(uniques)
         if text is None:
             text = _as_text(pd.Series(uniques, dtype=raw.dtype))
@@ -209,9 +212,9 @@ class DistinctValues:
         values = np.asarray(values)
         if values.dtype == bool and fill is False and not values.any():
             # no distinct value flagged (a rule that nothing breaks): no rows to look up
-            return pd.Series(np.zeros(len(self.codes), dtype=bool), index=self.index)
+            return pd.Series(np.zeros(len(self.codes), dtype=bool), index=self.index, copy=False)
         extended = np.append(values, np.array([fill], dtype=values.dtype))
-        return pd.Series(extended.take(self.codes), index=self.index)
+        return pd.Series(extended.take(self.codes), index=self.index, copy=False)
 
     def spread_text(self, *, lower: bool = False) -> pd.Series:
         """The distinct text (lower-cased on request) spread to the rows."""

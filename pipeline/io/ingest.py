@@ -118,7 +118,8 @@ def _read_csv_fast(path: Path, header: list[str]) -> pd.DataFrame | None:
             read_options=pa_csv.ReadOptions(encoding="utf8"),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
             convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
+                # large_string is what pandas keeps text in: no copy on the way to pandas
+                column_types={name: pa.large_string() for name in header},
                 null_values=list(NA_MARKERS),
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
@@ -126,7 +127,7 @@ def _read_csv_fast(path: Path, header: list[str]) -> pd.DataFrame | None:
         )
     except (pa.ArrowException, OSError, ValueError):
         return None
-    if table.column_names != header or any(t != pa.string() for t in table.schema.types):
+    if table.column_names != header or any(t != pa.large_string() for t in table.schema.types):
         return None
     return table.to_pandas()
 

@@ -33,3 +33,37 @@ def test_among_with_no_ids_or_no_values():
 def test_ids_of_another_type_are_compared_as_pandas_compares_them():
     values = pd.Series(["1", "2"], dtype="str")
     np.testing.assert_array_equal(among(values, [1, "2"]), values.isin([1, "2"]).to_numpy())
+
+
+def test_rows_of_keeps_the_rows_and_never_changes_the_frame():
+    from features.ids import rows_of
+
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "z"]})
+    every = rows_of(frame, np.ones(3, dtype=bool))
+    pd.testing.assert_frame_equal(every, frame)
+    every.loc[0, "a"] = 99.0  # a change to what it gave is not a change to the frame
+    assert frame.loc[0, "a"] == 1.0
+    some = rows_of(frame, np.array([True, False, True]))
+    pd.testing.assert_frame_equal(some, frame.iloc[[0, 2]])
+
+
+@pytest.mark.parametrize("dtype", KINDS.values(), ids=KINDS.keys())
+def test_run_codes_number_the_runs_of_equal_values(dtype):
+    from features.ids import run_codes
+
+    values = pd.Series(["C1", "C1", "C2", "C10", "C10", "C1"], dtype=dtype)
+    np.testing.assert_array_equal(run_codes(values), [0, 0, 1, 2, 2, 3])
+    assert run_codes(pd.Series([], dtype=dtype)).shape == (0,)
+
+
+def test_nondecreasing_text_is_the_order_python_sorts_text_in():
+    from features.ids import nondecreasing_text
+
+    ordered = ["C1", "C1", "C10", "C2", "c1", "é", "ü"]  # code point order
+    assert ordered == sorted(ordered)
+    assert nondecreasing_text(pd.Series(ordered, dtype="str")) is True
+    assert nondecreasing_text(pd.Series(["C2", "C10"], dtype="str")) is False
+    assert nondecreasing_text(pd.Series(["ü", "é"], dtype="str")) is False
+    # not Arrow text, or a missing id: not told (the caller sorts)
+    assert nondecreasing_text(pd.Series(ordered, dtype=object)) is None
+    assert nondecreasing_text(pd.Series(["C1", None], dtype="str")) is None

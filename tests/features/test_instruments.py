@@ -123,3 +123,23 @@ def test_custom_key_from_config(instruments):
     scored = derive_scores(sessions, custom)
     assert scored.loc[0, "wai_bond"] == 4.0
     assert scored.loc[0, "wai_total"] == pytest.approx(14.0)
+
+
+def test_scores_without_the_items_are_the_same_scores(config):
+    from features.instruments import derive_scores
+
+    sessions = pd.DataFrame(
+        {
+            "status": ["attended", "no_show", "attended"],
+            **{f"wai_{i}": [4.0, 2.0, np.nan] for i in range(1, 13)},
+            **{f"srs_{i}": [8.0, 9.0, 7.5] for i in range(1, 5)},
+            "ors_total": [20.0, 30.0, np.nan],
+        }
+    )
+    full = derive_scores(sessions, config.instruments)
+    scores = derive_scores(sessions, config.instruments, keep_items=False)
+    assert not [c for c in scores.columns if c[-1].isdigit()]
+    pd.testing.assert_frame_equal(scores, full[scores.columns])
+    # nobody rated the session that did not take place
+    assert full.loc[1].drop("status").isna().all()
+    assert full.loc[0, "srs_total"] == 32.0 and np.isnan(full.loc[2, "wai_bond"])

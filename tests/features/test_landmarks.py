@@ -243,3 +243,30 @@ def test_no_appointment_at_all_gives_no_example(config):
     sessions = make_sessions("C1", "2026-01-12", [])
     ex = _training(clients, sessions, config, export="2026-03-01")
     assert ex.empty and {"outcome", "event_days", "follow_up_days"} <= set(ex.columns)
+
+
+@pytest.mark.parametrize("with_row", [True, False], ids=["row numbers", "no row numbers"])
+def test_appointments_in_any_order_give_the_rows_sorted_ones_give(cohort, config, with_row):
+    from features.landmarks import appointment_prefix
+
+    clients, sessions = cohort
+    sessions = sessions if with_row else sessions.drop(columns="row")
+    # two appointments of one client on one date: their input order decides
+    twin = sessions.iloc[[3]].assign(status="no_show")
+    if with_row:
+        twin = twin.assign(row=len(sessions) + 1)
+    sessions = pd.concat([sessions, twin], ignore_index=True)
+
+    def prefix(frame):
+        return appointment_prefix(
+            clients, frame, config.instruments, config.features, keep_ratings=True
+        ).reset_index(drop=True)
+
+    shuffled = sessions.sample(frac=1.0, random_state=3)
+    got = prefix(shuffled)
+    if with_row:  # the twins in the order of their rows
+        expected = prefix(sessions)
+    else:  # without row numbers, the twins keep the order they come in
+        expected = prefix(shuffled.sort_values(["client_id", "session_date"], kind="stable"))
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["status"].isin(["no_show"]).any()

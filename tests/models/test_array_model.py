@@ -95,6 +95,25 @@ def test_risks_and_contributions_equal_the_risk_model(pair, data):
     assert np.ptp(risk) > 0.05
 
 
+def test_rows_explained_in_blocks_are_explained_as_alone(pair, data, monkeypatch):
+    import models.array_model
+    import models.explained_risk
+
+    X = _rows(data)
+    for model in pair:
+        whole = model.predict_and_explain(X, with_base=True)
+        soon = model.predict_horizon(X)
+        # blocks of 64 rows, the last one short (400 rows)
+        monkeypatch.setattr(models.explained_risk, "EXPLAIN_ROWS", 64)
+        monkeypatch.setattr(models.array_model, "EXPLAIN_ROWS", 64)
+        blocks = model.predict_and_explain(X, with_base=True)
+        np.testing.assert_array_equal(blocks[0], whole[0])
+        pd.testing.assert_frame_equal(blocks[1], whole[1], check_exact=True)
+        np.testing.assert_array_equal(blocks[2], whole[2])
+        np.testing.assert_array_equal(model.predict_horizon(X), soon)
+        monkeypatch.undo()
+
+
 def test_margin_probability_and_horizon_equal_the_risk_model(pair, data):
     model, arrays = pair
     X = _rows(data)
@@ -167,7 +186,8 @@ def test_both_forms_compute_risk_points_and_horizon_with_one_implementation():
     from models.explained_risk import ExplainedRisk
 
     shared = ("predict_and_explain", "probability_points", "predict_horizon", "explain",
-              "predict_proba", "proba_from_features", "margin", "features")  # fmt: skip
+              "predict_proba", "proba_from_features", "margin", "features",
+              "_explained")  # fmt: skip
     for name in shared:
         # neither form overrides them: a change to how risk is computed reaches both
         assert getattr(RiskModel, name) is getattr(ExplainedRisk, name), name

@@ -370,3 +370,15 @@ def test_a_client_whose_first_topics_repeat_one_wording_reads_on_for_more():
     positive[0, 5:] = 0.0
     chosen = _signal_reasons(names, positive, np.array([False]), wording, 3)
     assert chosen[0].tolist()[1:] == [-1, -1]
+
+
+def test_distinct_rows_give_each_row_its_own_line():
+    from models.reasons import _distinct_rows
+
+    items = np.array([[3, 0, -1], [-1, -1, -1], [3, 0, -1], [0, 3, -1], [4, 4, 4]])
+    lines, which = _distinct_rows(items, words=5)
+    assert len(lines) == 4
+    np.testing.assert_array_equal(lines[which.ravel()], items)
+    # the fallback for a vocabulary too large to read rows as one number
+    lines, which = _distinct_rows(items, words=2**40)
+    np.testing.assert_array_equal(lines[which.ravel()], items)

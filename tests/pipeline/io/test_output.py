@@ -94,3 +94,56 @@ def test_parquet_keeps_the_raw_values(tmp_path):
     frame = pd.DataFrame({k: [v] for k, v in HOSTILE.items()})
     path = write_table(frame, tmp_path / "r.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(path), frame)
+
+
+def _awkward(n: int = 7) -> pd.DataFrame:
+    """Cells pandas' writer quotes, spells or leaves out in its own way, repeated to n rows."""
+    text = ['say "hi"', "a,b", "two\nlines", "", None, "ünï ✓", " spaced "]
+    floats = [-0.0, 1e-05, 1e16, float("inf"), float("nan"), 0.1 + 0.2, 0.0, 12.0]
+    return pd.DataFrame(
+        {
+            "text": pd.array((text * n)[:n], dtype="str"),
+            "objects": pd.Series((text * n)[:n], dtype=object),
+            "floats": (floats * n)[:n],
+            "ints": pd.Series(([-3, 0, 7, 10**12, 1, 2, 3] * n)[:n], dtype="int64"),
+            "flags": ([True, False, True, True, False, False, True] * n)[:n],
+            'a "quoted", name': "x",
+        }
+    )
+
+
+def test_csv_is_written_byte_for_byte_as_pandas_writes_it(tmp_path, monkeypatch):
+    import pipeline.io.output as output
+
+    # several chunks of rows, the last one short
+    monkeypatch.setattr(output, "CSV_CHUNK_ROWS", 3)
+    frame = _awkward(8)
+    assert output._csv_lines(frame, "\n") is not None  # written by the fast path
+    path = write_csv(frame, tmp_path / "t.csv")
+    assert path.read_bytes() == frame.to_csv(index=False).encode("utf-8")
+    # a carriage return in a cell: lines end in \r\n, and the cell is quoted
+    frame.loc[2, "objects"] = "back\rto start"
+    path = write_csv(frame, tmp_path / "t.csv")
+    assert path.read_bytes() == frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
+    # with no rows, only the header
+    empty = frame.iloc[:0]
+    assert write_csv(empty, tmp_path / "e.csv").read_bytes() == empty.to_csv(index=False).encode()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"only": ["", "a"]}),  # one column: csv quotes its empty cell
+        pd.DataFrame({"when": pd.to_datetime(["2026-01-02", None]), "x": [1, 2]}),
+        pd.DataFrame({"mixed": ["a", 1.5], "x": [1, 2]}, dtype=object),
+        pd.DataFrame({"n": pd.array([1, None], dtype="Int64"), "x": [1, 2]}),
+        pd.DataFrame({0: ["a"], 1: ["b"]}),
+    ],
+    ids=["one column", "dates", "mixed objects", "nullable ints", "number names"],
+)
+def test_csv_of_other_frames_is_left_to_pandas(tmp_path, frame):
+    import pipeline.io.output as output
+
+    assert output._csv_lines(frame, "\n") is None
+    path = write_csv(frame, tmp_path / "t.csv")
+    assert path.read_bytes() == frame.to_csv(index=False).encode("utf-8")
