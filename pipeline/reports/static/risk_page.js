@@ -415,8 +415,12 @@ function openDetail(i, origin) {
 }
 $("detail-close").addEventListener("click", function () { dialog.close(); });
 dialog.addEventListener("click", function (e) { if (e.target === dialog) dialog.close(); });
+// The close event comes after the browser may have put focus back itself, and after keys
+// the reader may already have pressed; only focus that was left nowhere goes back to the row.
 dialog.addEventListener("close", function () {
-  if (lastRow && lastRow.isConnected) lastRow.focus();
+  var at = document.activeElement;
+  var astray = !at || at === document.body || dialog.contains(at);
+  if (astray && lastRow && lastRow.isConnected) lastRow.focus();
 });
 
 // ---------------------------------------------------------------- what changed since

@@ -241,7 +241,7 @@ def test_what_changed_lists_the_groups_and_opens_the_detail(since_page):
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     # focus returns to the row in the view, and Enter opens it again
-    assert page.evaluate("document.activeElement.closest('#chg-risen') !== null")
+    page.wait_for_function("document.activeElement.closest('#chg-risen') !== null", timeout=5000)
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
     expect(page.locator("#detail-title")).to_have_text("Client H")

@@ -404,6 +404,22 @@ def test_detail_opens_with_enter_and_escape_returns_to_the_row(page, cohort):
     assert f"{abs(first['points']):.1f} points" in explanation
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+    page.wait_for_function("document.activeElement.getAttribute('data-i') === '0'", timeout=5000)
+
+
+def test_closing_the_detail_leaves_focus_the_reader_already_moved(page, cohort):
+    from playwright.sync_api import expect
+
+    page.locator("#risk-table tbody tr").nth(1).focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#detail")).to_be_visible()
+    # the close event runs after this script: a row focused before it must keep focus
+    page.evaluate(
+        "document.getElementById('detail').close();"
+        "document.querySelector('#risk-table tbody tr').focus()"
+    )
+    expect(page.locator("#detail")).to_be_hidden()
+    page.wait_for_timeout(100)
     assert page.evaluate("document.activeElement.getAttribute('data-i')") == "0"
 
 
