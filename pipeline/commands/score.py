@@ -15,6 +15,7 @@ from configs.config import Config
 from configs.errors import InputError, RejectedRowsError
 from models.caseload import parse_as_of, score_caseload
 from models.drift import DriftReport
+from models.memory import give_back
 from pipeline.contract.validation import ValidatedTables, validate_tables
 from pipeline.io.ingest import read_table
 from pipeline.io.output import TABLE_SUFFIXES, write_table, write_text
@@ -179,6 +180,7 @@ def run_scoring(
     if tables is None or instruments != config.instruments:
         tables = _validated(clients_raw, sessions_raw, instruments, clients_path, sessions_path)
     del clients_raw, sessions_raw  # the text as read: the validated tables hold what is used
+    give_back()
     rejected = rejected_rows(tables)
     rejected_path = rejected_path_for(out)
     write_table(rejected, rejected_path)
@@ -197,8 +199,13 @@ def run_scoring(
     else:
         as_of_ts = parse_as_of(as_of, "--as-of")
     since_ts = None if since is None else since_date(since, as_of_ts)
+    extra_columns = tables.extra_columns
+    # handed over, not shared: the scorer lets the appointments go once it has their
+    # features, and this frame would otherwise hold them to the end
+    handed_over = [tables]
+    del tables
     caseload = score_caseload(
-        tables,
+        handed_over.pop(),
         loaded,
         as_of_ts,
         config.scoring.tiers,
@@ -207,6 +214,7 @@ def run_scoring(
         since=since_ts,
     )
     risk_list = caseload.risk_list
+    give_back()  # the features and reasons, before the list is written
     write_table(risk_list, out)
     drift_file = None
     if caseload.drift is not None:
@@ -218,7 +226,7 @@ def run_scoring(
         n_rejected_rows=n_rejected,
         as_of=as_of_ts,
         model_version=loaded.version_label,
-        extra_columns=tables.extra_columns,
+        extra_columns=extra_columns,
         details=caseload.details,
         tier_rule=config.scoring.tiers.describe(loaded.model.settings.horizon_days),
         drift=caseload.drift,

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.ids import factorize_text
+
 # the cache key of what every absent column reads as (no column name can equal it)
 _ABSENT = object()
 # up to this many distinct values, text and dates are read in plain Python (_few_texts,
@@ -197,7 +199,10 @@ class DistinctValues:
     @classmethod
     def of(cls, raw: pd.Series) -> DistinctValues:
         """Factorize one raw column."""
-        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+        factorized = factorize_text(raw)
+        if factorized is None:
+            factorized = pd.factorize(raw, use_na_sentinel=True)
+        codes, uniques = factorized
         codes[codes < 0] = len(uniques)
         # a rating column has a few dozen distinct values: its codes fit in a byte, which
         # is what a million-row table keeps in memory per column while it is validated

@@ -227,6 +227,43 @@ def test_active_client_without_appointments_is_listed_last(trained, small, tmp_p
     assert outcome.n_rejected_rows == 0
 
 
+@pytest.mark.parametrize("details", [False, True])
+def test_the_appointments_are_let_go_before_the_reasons_unless_the_page_needs_them(
+    trained, small, tmp_path, monkeypatch, details
+):
+    import weakref
+
+    import models.caseload
+    import pipeline.commands.score as score_module
+
+    held = {}  # the validated appointments, and the active clients' ones that are scored
+    alive = []
+
+    def validating(*args, **kwargs):
+        tables = real_validated(*args, **kwargs)
+        held["validated"] = weakref.ref(tables.sessions)
+        return tables
+
+    def building(clients, sessions, *args, **kwargs):
+        held["scored"] = weakref.ref(sessions)
+        return real_examples(clients, sessions, *args, **kwargs)
+
+    def wording(*args, **kwargs):
+        alive.append({name: ref() is not None for name, ref in held.items()})
+        return real_reasons(*args, **kwargs)
+
+    real_validated, real_examples = score_module._validated, models.caseload.asof_examples
+    real_reasons = models.caseload.top_reasons
+    monkeypatch.setattr(score_module, "_validated", validating)
+    monkeypatch.setattr(models.caseload, "asof_examples", building)
+    monkeypatch.setattr(models.caseload, "top_reasons", wording)
+    outcome = _score(trained, *small, tmp_path / "risk.csv", details=details)
+    # the page's trajectories are drawn from the scored ones after the reasons; the closed
+    # episode's appointments make those a copy, so the validated ones are never needed
+    assert alive == [{"validated": False, "scored": details}]
+    assert len(outcome.risk_list) == 3 and bool(outcome.details) == details
+
+
 def test_rejected_client_row_is_listed_with_its_reason(trained, tmp_path):
     clients = [_client("A"), _client("OLD", age="240", therapist_id="T9", site="west")]
     sessions = _weekly("A", "2026-01-05", ["attended", "attended"]) + _weekly(
