@@ -48,6 +48,8 @@ SINCE_COLUMNS = ["risk_change", "tier_since", "change_reason"]
 NO_APPOINTMENTS = "no appointments before the as-of date"
 # contributions smaller than this (in percentage points) are left out of a client's detail
 MIN_DETAIL_POINTS = 0.1
+# from this many appointments on, freed memory is given back between the stages
+GIVE_BACK_APPOINTMENTS = 20_000
 
 
 class Tables(Protocol):
@@ -195,11 +197,15 @@ def score_caseload(
     active_ids = active_clients["client_id"]
     sessions = rows_of(tables.sessions, among(tables.sessions["client_id"], active_ids))
     del tables, clients
+    # giving memory back costs milliseconds (up to 6 on a served model's heap): only a
+    # large caseload's stages free enough to be worth it
+    large = len(sessions) >= GIVE_BACK_APPOINTMENTS
     examples = asof_examples(active_clients, sessions, as_of, instruments, features)
     examples = examples.set_index("client_id", drop=False)
     if not details and since is None:
         sessions = None  # not read again
-    give_back()  # what the features were built with goes to the model and the reasons
+    if large:
+        give_back()  # what the features were built with goes to the model and the reasons
     X = model_inputs(examples)
     index = X.index
     drift_report = batch_drift(model, X, drift) if drift is not None else None
@@ -219,7 +225,8 @@ def score_caseload(
             ctx_history_prior=model.history.prior_,
         )
         del X, model_features  # used up: their memory goes to the reasons
-        give_back()
+        if large:
+            give_back()
         reasons = top_reasons(examples, contributions, settings)
         context = reasons["context"] if "context" in reasons else pd.Series("", index=index)
         if details:

@@ -114,6 +114,27 @@ def test_rows_explained_in_blocks_are_explained_as_alone(pair, data, monkeypatch
         monkeypatch.undo()
 
 
+def test_a_tree_model_explains_all_rows_in_one_pass(pair, data, monkeypatch):
+    import models.explained_risk
+
+    X = _rows(data)
+    monkeypatch.setattr(models.explained_risk, "EXPLAIN_ROWS", 64)
+    for model in pair:
+        passes = []
+        real = model._contributions
+
+        def counted(encoded, index, real=real, passes=passes):
+            passes.append(len(encoded))
+            return real(encoded, index)
+
+        monkeypatch.setattr(model, "_contributions", counted)
+        model.predict_and_explain(X, with_base=True)
+        # tree SHAP works per pattern of split directions in the rows it is given: blocks
+        # would work out the same patterns again in each; a linear model's rows are apart
+        expected = [64] * 6 + [16] if model.kind_ == "linear" else [400]
+        assert passes == expected
+
+
 def test_margin_probability_and_horizon_equal_the_risk_model(pair, data):
     model, arrays = pair
     X = _rows(data)

@@ -264,6 +264,21 @@ def test_the_appointments_are_let_go_before_the_reasons_unless_the_page_needs_th
     assert len(outcome.risk_list) == 3 and bool(outcome.details) == details
 
 
+@pytest.mark.parametrize("threshold, calls", [(7, 2), (8, 0)])
+def test_only_a_large_caseload_gives_memory_back_between_its_stages(
+    trained, small, tmp_path, monkeypatch, threshold, calls
+):
+    import models.caseload
+
+    given = []
+    monkeypatch.setattr(models.caseload, "give_back", lambda: given.append(1))
+    # the small caseload's active clients have 7 appointments
+    monkeypatch.setattr(models.caseload, "GIVE_BACK_APPOINTMENTS", threshold)
+    outcome = _score(trained, *small, tmp_path / "risk.csv")
+    assert len(given) == calls
+    assert len(outcome.risk_list) == 3
+
+
 def test_rejected_client_row_is_listed_with_its_reason(trained, tmp_path):
     clients = [_client("A"), _client("OLD", age="240", therapist_id="T9", site="west")]
     sessions = _weekly("A", "2026-01-05", ["attended", "attended"]) + _weekly(
