@@ -91,7 +91,8 @@ def factorize_text(values: pd.Series) -> tuple[np.ndarray, pd.Series] | None:
     """``pandas.factorize`` of Arrow text done by Arrow, or None when it is not Arrow text.
 
     The same codes (each distinct value numbered in order of first appearance, -1 where
-    missing) and the distinct values as text, in a quarter of the time on a million rows.
+    missing) and the distinct values as text; on a 1.1-million-row caseload's rating
+    columns, 16 ms a column where pandas took about 26.
     """
     column = _arrow_text(values)
     if column is None:

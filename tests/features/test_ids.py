@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.ids import among
+from features.ids import among, factorize_text
 
 KINDS = {
     "arrow text": "str",
@@ -67,3 +67,14 @@ def test_nondecreasing_text_is_the_order_python_sorts_text_in():
     # not Arrow text, or a missing id: not told (the caller sorts)
     assert nondecreasing_text(pd.Series(ordered, dtype=object)) is None
     assert nondecreasing_text(pd.Series(["C1", None], dtype="str")) is None
+
+
+def test_factorize_text_gives_pandas_codes_and_distinct_values():
+    values = pd.Series(["b", None, "a", "b", "", None, " a"], dtype="str")
+    expected_codes, expected_uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = factorize_text(values)
+    np.testing.assert_array_equal(codes, expected_codes)
+    assert uniques.tolist() == list(expected_uniques) == ["b", "a", "", " a"]
+    codes[codes < 0] = len(uniques)  # the caller may write to them
+    assert factorize_text(pd.Series(["b", None], dtype=object)) is None
+    assert factorize_text(pd.Series([1.0, 2.0])) is None
