@@ -197,8 +197,8 @@ def score_caseload(
     active_ids = active_clients["client_id"]
     sessions = rows_of(tables.sessions, among(tables.sessions["client_id"], active_ids))
     del tables, clients
-    # giving memory back costs milliseconds (up to 6 on a served model's heap): only a
-    # large caseload's stages free enough to be worth it
+    # giving memory back costs milliseconds (6 on a fragmented 160 MB heap, as a served
+    # model's worker may hold): only a large caseload's stages free enough to be worth it
     large = len(sessions) >= GIVE_BACK_APPOINTMENTS
     examples = asof_examples(active_clients, sessions, as_of, instruments, features)
     examples = examples.set_index("client_id", drop=False)
