@@ -104,6 +104,45 @@ def factorize_text(values: pd.Series) -> tuple[np.ndarray, pd.Series] | None:
     return codes, pd.Series(pd.array(encoded.dictionary, dtype="str"))
 
 
+def text_bounds(values: pd.Series, size: int) -> list[str] | None:
+    """Values cutting Arrow text into ranges of about ``size`` rows each, in sorted order.
+
+    Every ``size``-th value of the sorted text, repeats dropped: the ranges
+    ``[bound k, bound k+1)`` (:func:`range_numbers`) follow one another in the order
+    pandas sorts the text in (by code point), and equal values share a range. None when
+    the values are not Arrow text or one is missing; an empty list for ``size`` rows or
+    fewer.
+    """
+    column = _arrow_text(values)
+    if column is None or column.null_count or size < 1:
+        return None
+    if len(column) <= size:
+        return []
+    import pyarrow.compute as pc
+
+    ordered = column.take(pc.array_sort_indices(column))
+    cuts = ordered.take(np.arange(size, len(column), size)).to_pylist()
+    return sorted(set(cuts) - {ordered[0].as_py()})
+
+
+def range_numbers(values: pd.Series, bounds: list[str]) -> np.ndarray | None:
+    """For each value, the number of ``bounds`` at or below it: which range it is in.
+
+    None when the values are not Arrow text or one is missing.
+    """
+    column = _arrow_text(values)
+    if column is None or column.null_count:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    numbers = np.zeros(len(column), dtype=np.int32)
+    for bound in bounds:
+        above = pc.greater_equal(column, pa.scalar(bound, type=column.type))
+        numbers += above.to_numpy(zero_copy_only=False)
+    return numbers
+
+
 def _arrow_text(values: pd.Series):
     """The values as one Arrow text array, or None when they are not Arrow text."""
     import pyarrow as pa

@@ -22,7 +22,14 @@ import pandas as pd
 from configs.config import Config, FeaturesConfig, InstrumentsConfig
 from features.alliance import alliance_level, alliance_prefix, low_alliance_with_misses
 from features.attendance import attendance_prefix, session_numbers
-from features.ids import among, nondecreasing_text, rows_of, run_codes
+from features.ids import (
+    among,
+    nondecreasing_text,
+    range_numbers,
+    rows_of,
+    run_codes,
+    text_bounds,
+)
 from features.instruments import derive_scores
 from features.intake import intake_features
 from features.labels import endings_of, episode_outcomes, export_date
@@ -36,6 +43,10 @@ from features.schema import (
 from features.segments import Segments
 
 KEY_COLUMNS = ("client_id", "landmark", "cutoff_date")
+# Scoring rows are built for this many clients at a time: one part's columns stay small
+# enough for the processor's caches. At 200,000 clients the features took 2.2 s in parts
+# of 50,000 where one pass took 3.4 s (medians of 4, 2 cores).
+ASOF_PART_CLIENTS = 50_000
 
 
 def appointment_prefix(
@@ -209,17 +220,56 @@ def asof_examples(
     as_of: pd.Timestamp,
     instruments: InstrumentsConfig,
     features: FeaturesConfig,
+    *,
+    part_clients: int = ASOF_PART_CLIENTS,
 ) -> pd.DataFrame:
     """Scoring rows: each client's state as of ``as_of`` from appointments on or before it.
 
     Clients with no appointment on or before ``as_of`` get no row (the caller lists them
-    as not scored).
+    as not scored). A caseload of more than ``part_clients`` clients is worked through in
+    ranges of client ids of about that many clients, which gives the rows one pass gives.
     """
     known = rows_of(sessions, (sessions["session_date"] <= as_of).to_numpy())
-    last = appointment_prefix(clients, known, instruments, features, at="last")
+    parts = [
+        _asof_rows(them, theirs, as_of, instruments, features)
+        for them, theirs in _client_parts(clients, known, part_clients)
+    ]
+    # a range whose clients have no appointment yet adds no row (nor its columns' types)
+    parts = [rows for rows in parts if len(rows)] or parts[:1]
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def _asof_rows(clients, sessions, as_of, instruments, features) -> pd.DataFrame:
+    last = appointment_prefix(clients, sessions, instruments, features, at="last")
     last["landmark"] = last["appointments"].astype(int)
     last["cutoff_date"] = as_of
     return _complete(last, clients)
+
+
+def _client_parts(clients: pd.DataFrame, sessions: pd.DataFrame, size: int):
+    """The clients and their appointments by ranges of client ids, in id order, one range
+    at a time; all in one when there are ``size`` clients or fewer, or ids that are not
+    Arrow text. A table sorted by client gives slices; another, a range's rows copied
+    only while the range is worked on."""
+    bounds = text_bounds(clients["client_id"], size) if len(clients) > size else None
+    of_client = range_numbers(clients["client_id"], bounds) if bounds else None
+    of_session = range_numbers(sessions["client_id"], bounds) if bounds else None
+    if of_client is None or of_session is None:
+        yield clients, sessions
+        return
+    ranges = len(bounds) + 1
+    pick_client = _range_picker(clients, of_client, ranges)
+    pick_session = _range_picker(sessions, of_session, ranges)
+    for number in range(ranges):
+        yield pick_client(number), pick_session(number)
+
+
+def _range_picker(frame: pd.DataFrame, numbers: np.ndarray, ranges: int):
+    """``number -> the frame's rows in range number`` (0 to ``ranges - 1``)."""
+    if len(numbers) < 2 or (numbers[1:] >= numbers[:-1]).all():
+        starts = np.searchsorted(numbers, np.arange(ranges + 1))
+        return lambda number: frame.iloc[starts[number] : starts[number + 1]]
+    return lambda number: rows_of(frame, numbers == number)
 
 
 def model_inputs(examples: pd.DataFrame) -> pd.DataFrame:

@@ -78,3 +78,22 @@ def test_factorize_text_gives_pandas_codes_and_distinct_values():
     codes[codes < 0] = len(uniques)  # the caller may write to them
     assert factorize_text(pd.Series(["b", None], dtype=object)) is None
     assert factorize_text(pd.Series([1.0, 2.0])) is None
+
+
+def test_text_bounds_cut_the_sorted_text_into_ranges_that_range_numbers_read():
+    from features.ids import range_numbers, text_bounds
+
+    values = pd.Series(["c", "a", "ü", "a", "B", "é", "b"], dtype="str")
+    # sorted by code point: B a a b c é ü; every 2nd value from the 2nd on cuts
+    bounds = text_bounds(values, 2)
+    assert bounds == ["a", "c", "ü"]
+    # B before a; a and b from a; c and é from c; ü from ü
+    np.testing.assert_array_equal(range_numbers(values, bounds), [2, 1, 3, 1, 0, 2, 1])
+    # equal values never straddle a bound: the repeated cut is dropped
+    assert text_bounds(pd.Series(["a", "a", "a", "b"], dtype="str"), 1) == ["b"]
+    assert text_bounds(values, 7) == []
+    # not Arrow text, or a missing value: not cut (the caller works in one pass)
+    assert text_bounds(pd.Series(["a", "b"], dtype=object), 1) is None
+    assert text_bounds(pd.Series(["a", None, "b"], dtype="str"), 1) is None
+    assert range_numbers(pd.Series(["a", None], dtype="str"), ["b"]) is None
+    assert range_numbers(pd.Series(["a"], dtype=object), ["b"]) is None

@@ -121,6 +121,46 @@ def test_asof_uses_only_appointments_on_or_before_the_date(config):
     assert row["days_since_last_attended"] == 3
 
 
+def _counting_parts(monkeypatch):
+    import features.landmarks as landmarks
+
+    calls, real = [], landmarks._asof_rows
+    monkeypatch.setattr(
+        landmarks, "_asof_rows", lambda *args: calls.append(len(args[0])) or real(*args)
+    )
+    return calls
+
+
+@pytest.mark.parametrize("order", ["sorted", "shuffled"])
+def test_a_caseload_worked_in_parts_gives_the_rows_of_one_pass(cohort, config, order, monkeypatch):
+    clients, sessions = cohort
+    if order == "shuffled":  # neither table by client: each part's rows picked, not sliced
+        clients = clients.sample(frac=1.0, random_state=1)
+        sessions = sessions.sample(frac=1.0, random_state=2)
+    as_of = sessions["session_date"].quantile(0.7).normalize()
+    args = (clients, sessions, as_of, config.instruments, config.features)
+    whole = asof_examples(*args, part_clients=len(clients))
+    calls = _counting_parts(monkeypatch)
+    parts = asof_examples(*args, part_clients=40)
+    assert len(calls) >= 7 and max(calls) <= 40  # 300 clients in ranges of about 40
+    pd.testing.assert_frame_equal(parts, whole)
+
+
+def test_parts_follow_the_order_of_ids_and_skip_clients_with_nothing_yet(config, monkeypatch):
+    ids = ["b", "B", "é", "a10", "a9"]  # one pass sorts them by code point
+    clients = make_clients(*({"client_id": i} for i in ids))
+    sessions = pd.concat(
+        [make_sessions(i, "2026-01-12", ["attended", "no_show"]) for i in ids if i != "a9"]
+        + [make_sessions("a9", "2026-03-02", ["attended"])]  # after the date: no row
+    )
+    args = (clients, sessions, pd.Timestamp("2026-01-31"), config.instruments, config.features)
+    calls = _counting_parts(monkeypatch)
+    rows = asof_examples(*args, part_clients=1)
+    assert calls == [1] * 5
+    assert list(rows["client_id"]) == ["B", "a10", "b", "é"]
+    pd.testing.assert_frame_equal(rows, asof_examples(*args))
+
+
 def test_model_inputs_have_declared_columns_and_types(cohort, config):
     clients, sessions = cohort
     X = model_inputs(landmark_examples(clients, sessions, config.instruments, config.features))
