@@ -383,23 +383,30 @@ def score(
         from pipeline.registry.tracking import default_model_uri
 
         cfg = load_config(config)
-        # the second process fetches the model from here on, while this one imports the
-        # scoring code (pandas, the features, the models: about a second) and reads the exports
+        # the second process fetches the model from here on, and a thread reads the CSV
+        # exports, while this one imports the scoring code (pandas, the features, the
+        # models: about a second)
         with start_fetch(model or default_model_uri(cfg), cfg) as pending:
-            from pipeline.commands.score import run_scoring
+            from models.memory import use_one_heap
+            from pipeline.io.read_ahead import ReadAhead
 
-            outcome = run_scoring(
-                clients,
-                sessions,
-                out,
-                cfg,
-                as_of=as_of,
-                strict=strict,
-                # trajectories and full explanations: the pages only
-                details=report is not None or report_dir is not None,
-                since=since,
-                pending=pending,
-            )
+            use_one_heap()  # before the exports are read into Arrow's memory
+            with ReadAhead([clients, sessions]) as ahead:
+                from pipeline.commands.score import run_scoring
+
+                outcome = run_scoring(
+                    clients,
+                    sessions,
+                    out,
+                    cfg,
+                    as_of=as_of,
+                    strict=strict,
+                    # trajectories and full explanations: the pages only
+                    details=report is not None or report_dir is not None,
+                    since=since,
+                    pending=pending,
+                    ahead=ahead,
+                )
         _report_extra_columns(outcome.extra_columns)
         _print_scoring(outcome)
         if report is not None:

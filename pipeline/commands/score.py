@@ -19,6 +19,7 @@ from models.memory import give_back
 from pipeline.contract.validation import ValidatedTables, validate_tables
 from pipeline.io.ingest import read_table
 from pipeline.io.output import TABLE_SUFFIXES, write_table, write_text
+from pipeline.io.read_ahead import ReadAhead
 from pipeline.registry.prefetch import PendingModel, start_fetch
 from pipeline.registry.tracking import default_model_uri
 
@@ -132,6 +133,7 @@ def run_scoring(
     details: bool = True,
     since: str | None = None,
     pending: PendingModel | None = None,
+    ahead: ReadAhead | None = None,
 ) -> ScoreOutcome:
     """Read, validate, score and write the risk list and its rejection report.
 
@@ -142,6 +144,8 @@ def run_scoring(
     ``pending`` is a fetch of the model already started by the caller
     (:func:`~pipeline.registry.prefetch.start_fetch`, which the command line calls before it
     imports this module); ``model_uri`` is then not used, and the caller closes it.
+    ``ahead`` is a reading of the CSV exports started by the caller, likewise
+    (:class:`~pipeline.io.read_ahead.ReadAhead`).
 
     Raises
     ------
@@ -161,8 +165,8 @@ def run_scoring(
     )
     with fetching as pending:
         try:
-            clients_raw = read_table(Path(clients_path), role="clients")
-            sessions_raw = read_table(Path(sessions_path), role="sessions")
+            clients_raw = read_table(Path(clients_path), role="clients", ahead=ahead)
+            sessions_raw = read_table(Path(sessions_path), role="sessions", ahead=ahead)
         except InputError:
             pending.result()  # a missing or refused model is reported first, as it always was
             raise

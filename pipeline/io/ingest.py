@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from configs.errors import InputError
+from pipeline.io.read_ahead import ReadAhead, arrow_text_table, first_row
 
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -23,7 +24,7 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 _FOREIGN_DELIMITERS = {";": "semicolon (;)", "\t": "tab", "|": "pipe (|)"}
 
 
-def read_table(path: str | Path, *, role: str) -> pd.DataFrame:
+def read_table(path: str | Path, *, role: str, ahead: ReadAhead | None = None) -> pd.DataFrame:
     """Read one input table, choosing CSV or Parquet by the file extension.
 
     Parameters
@@ -33,6 +34,8 @@ def read_table(path: str | Path, *, role: str) -> pd.DataFrame:
     role
         Which table this is (``"clients"`` or ``"sessions"``); used in messages and
         to name the command-line option in the fix (``--clients``).
+    ahead
+        A :class:`~pipeline.io.read_ahead.ReadAhead` that may have read a CSV file already.
 
     Returns
     -------
@@ -72,21 +75,16 @@ def read_table(path: str | Path, *, role: str) -> pd.DataFrame:
             f"{path}: the {role} file is empty (0 bytes). Fix: export the {role} table again, "
             "with a header row naming the columns."
         )
-    frame = _read_csv(path, role) if suffix in CSV_SUFFIXES else _read_parquet(path, role)
+    if suffix in CSV_SUFFIXES:
+        return _read_csv(path, role, ahead)
+    frame = _read_parquet(path, role)
     return frame
 
 
-# pandas' default missing-value markers (``pd.read_csv``'s ``na_values``), for the fast reader
-NA_MARKERS = (
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
-)  # fmt: skip
-
-
-def _read_csv(path: Path, role: str) -> pd.DataFrame:
+def _read_csv(path: Path, role: str, ahead: ReadAhead | None = None) -> pd.DataFrame:
     header = _csv_header(path, role)
     names = _normalise_names(header, path)
-    frame = _read_csv_fast(path, header)
+    frame = _read_csv_fast(path, header, ahead)
     if frame is None:
         frame = _read_csv_pandas(path, role)
     if frame.shape[1] != len(names):
@@ -100,33 +98,25 @@ def _read_csv(path: Path, role: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _read_csv_fast(path: Path, header: list[str]) -> pd.DataFrame | None:
+def _read_csv_fast(
+    path: Path, header: list[str], ahead: ReadAhead | None = None
+) -> pd.DataFrame | None:
     """The file read by Arrow's multi-threaded CSV reader, every column as text, or None.
 
     The same frame as :func:`_read_csv_pandas` gives for a well-formed file, in about a
     third of the time. Anything the fast reader does not take as it is (a row with too
     many or too few fields, bytes that are not UTF-8, a header it reads otherwise) gives
     None, and pandas reads the file instead: its messages name the line without quoting
-    the row, where Arrow's quote it.
+    the row, where Arrow's quote it. ``ahead``: the table may have been read already.
     """
     import pyarrow as pa
-    import pyarrow.csv as pa_csv
 
-    try:
-        table = pa_csv.read_csv(
-            path,
-            read_options=pa_csv.ReadOptions(encoding="utf8"),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
-            convert_options=pa_csv.ConvertOptions(
-                # large_string is what pandas keeps text in: no copy on the way to pandas
-                column_types={name: pa.large_string() for name in header},
-                null_values=list(NA_MARKERS),
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
-    except (pa.ArrowException, OSError, ValueError):
-        return None
+    table = ahead.take(path, header) if ahead is not None else None
+    if table is None:
+        try:
+            table = arrow_text_table(path, header)
+        except (pa.ArrowException, OSError, ValueError):
+            return None
     if table.column_names != header or any(t != pa.large_string() for t in table.schema.types):
         return None
     return table.to_pandas()
@@ -160,12 +150,7 @@ def _read_csv_pandas(path: Path, role: str) -> pd.DataFrame:
 def _csv_header(path: Path, role: str) -> list[str]:
     """The first non-blank line of the file, split as CSV (pandas skips blank lines too)."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            for row in csv.reader(handle):
-                if any(cell.strip() for cell in row):
-                    break
-            else:
-                row = []
+        row = first_row(path)
     except UnicodeDecodeError as exc:
         raise _not_utf8(path, role, exc) from exc
     except csv.Error as exc:

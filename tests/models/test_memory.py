@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from models.memory import _malloc_trim, give_back
+from models.memory import _malloc_trim, give_back, use_one_heap
 
 
 def _resident() -> int:
@@ -39,3 +39,17 @@ def test_give_back_can_be_called_at_any_time():
     give_back()
     give_back()
     assert kept.to_pylist() == ["a", "b", None]
+
+
+def test_arrow_allocates_from_mallocs_heap_once_asked():
+    import pyarrow as pa
+
+    before = pa.default_memory_pool()
+    try:
+        use_one_heap()
+        assert pa.default_memory_pool().backend_name == "system"
+        held = pa.system_memory_pool().bytes_allocated()
+        column = pa.array(["text"] * 100_000)
+        assert pa.system_memory_pool().bytes_allocated() >= held + column.nbytes
+    finally:
+        pa.set_memory_pool(before)

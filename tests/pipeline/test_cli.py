@@ -250,6 +250,31 @@ def test_score_with_the_trained_model(trained, tmp_path):
     assert "risk.csv" in text
 
 
+def test_score_reads_the_exports_into_mallocs_heap(trained, tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    import pipeline.commands.score as score_command
+
+    pools, real_read = [], score_command.read_table
+
+    def reading(*args, **kwargs):
+        pools.append(pa.default_memory_pool().backend_name)
+        return real_read(*args, **kwargs)
+
+    before = pa.default_memory_pool()
+    monkeypatch.setattr(score_command, "read_table", reading)
+    try:
+        pa.set_memory_pool(pa.mimalloc_memory_pool())  # Arrow's own, as the wheels default to
+        result = _invoke(
+            "score", "--clients", trained["clients"], "--sessions", trained["sessions"],
+            "--out", tmp_path / "risk.csv",
+        )  # fmt: skip
+    finally:
+        pa.set_memory_pool(before)
+    assert result.exit_code == 0, result.output
+    assert pools == ["system", "system"]
+
+
 def test_score_as_of_option(trained, tmp_path, clean):
     out = tmp_path / "risk.parquet"
     result = _invoke(
