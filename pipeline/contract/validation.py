@@ -114,12 +114,14 @@ def validate_tables(
     )
 
     clients_values = ParsedColumns(clients_in)
+    clients_values.factorize_text_columns()
     client_issues = list_issues(
         clients_in, client_rules(clients_values), clients_values, "clients", clients_file
     )
     clients = clean_clients(clients_values, rejected_mask(client_issues, len(clients_in)))
 
     sessions_values = ParsedColumns(sessions_in)
+    sessions_values.factorize_text_columns()
     episodes = Episodes.from_clients(clients_values, clients_file)
     session_issues = list_issues(
         sessions_in,

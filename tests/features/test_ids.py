@@ -97,3 +97,12 @@ def test_text_bounds_cut_the_sorted_text_into_ranges_that_range_numbers_read():
     assert text_bounds(pd.Series(["a", None, "b"], dtype="str"), 1) is None
     assert range_numbers(pd.Series(["a", None], dtype="str"), ["b"]) is None
     assert range_numbers(pd.Series(["a"], dtype=object), ["b"]) is None
+
+
+def test_is_arrow_text_tells_the_columns_factorize_text_works_on():
+    from features.ids import is_arrow_text
+
+    assert is_arrow_text(pd.Series(["a", None], dtype="str"))
+    assert not is_arrow_text(pd.Series(["a", None], dtype=object))
+    assert not is_arrow_text(pd.Series([1.0, 2.0]))
+    assert not is_arrow_text(pd.Series([1, 2], dtype="int64[pyarrow]"))

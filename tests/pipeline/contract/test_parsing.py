@@ -98,3 +98,30 @@ def test_a_few_dates_are_read_as_pandas_reads_them(monkeypatch):
         for name in ("values", "unparseable", "implausible"):
             pd.testing.assert_series_equal(getattr(fast, name), getattr(slow, name))
     assert fast.values.iloc[0] == pd.Timestamp("2026-03-14") and fast.unparseable.iloc[4]
+
+
+def test_text_columns_factorized_together_are_what_each_column_gives(monkeypatch):
+    frame = pd.DataFrame(
+        {
+            "client_id": pd.array(["C2", "C1", None, "C2", " C1"], dtype="str"),
+            "wai_1": pd.array(["5", "", "4", "5", None], dtype="str"),
+            "age": [30.0, np.nan, 41.0, 30.0, 52.0],  # typed: left to distinct()
+        }
+    )
+    alone = ParsedColumns(frame)
+    monkeypatch.setattr(parsing, "MANY_ROWS", 5)
+    together = ParsedColumns(frame)
+    together.factorize_text_columns()
+    assert sorted(key for key in together._cache) == [
+        ("distinct", "client_id"),
+        ("distinct", "wai_1"),
+    ]
+    for column in frame.columns:
+        got, want = together.distinct(column), alone.distinct(column)
+        np.testing.assert_array_equal(got.codes, want.codes)
+        pd.testing.assert_series_equal(got.text, want.text)
+    # a smaller table is left to distinct(), one column when it is asked for
+    monkeypatch.setattr(parsing, "MANY_ROWS", 6)
+    small = ParsedColumns(frame)
+    small.factorize_text_columns()
+    assert not small._cache
