@@ -44,9 +44,9 @@ def attendance_prefix(sessions: pd.DataFrame, rows: np.ndarray | None = None) ->
         attended session).
     """
     groups = Segments(sessions["client_id"].to_numpy())
-    status = sessions["status"].to_numpy()
-    attended = status == "attended"
-    missed = np.isin(status, MISSED_STATUSES)
+    status = sessions["status"]
+    attended = status_in(status, ("attended",))
+    missed = status_in(status, MISSED_STATUSES)
     every = rows is None
     rows = np.arange(len(sessions)) if every else np.asarray(rows, dtype=np.int64)
 
@@ -63,9 +63,9 @@ def attendance_prefix(sessions: pd.DataFrame, rows: np.ndarray | None = None) ->
     out["appointments"] = at(appointments)
     out["attended"] = at(attended_so_far)
     out["attendance_rate"] = at(attended_so_far / appointments)
-    out["no_shows"] = at(count(status == "no_show"))
-    out["late_cancels"] = at(count(status == "late_cancel"))
-    out["cancellations"] = at(count(status == "cancelled"))
+    out["no_shows"] = at(count(status_in(status, ("no_show",))))
+    out["late_cancels"] = at(count(status_in(status, ("late_cancel",))))
+    out["cancellations"] = at(count(status_in(status, ("cancelled",))))
     out["missed_first_appointment"] = at(groups.first(missed.astype(float)))
 
     # misses since the last attended session: misses so far minus misses at that session
@@ -87,9 +87,24 @@ def attendance_prefix(sessions: pd.DataFrame, rows: np.ndarray | None = None) ->
     return pd.DataFrame(out, index=sessions.index if every else sessions.index[rows])
 
 
+def status_in(status: pd.Series, values: tuple[str, ...]) -> np.ndarray:
+    """Where the status is one of ``values`` (a missing one never is); a categorical
+    status (as :func:`features.landmarks.appointment_prefix` makes it) by its codes, not
+    a million compared strings."""
+    array = status.array
+    if isinstance(array, pd.Categorical):
+        wanted = [array.categories.get_loc(value) for value in values if value in array.categories]
+        return np.isin(array.codes, wanted)
+    text = status.to_numpy()
+    found = np.zeros(len(text), dtype=bool)
+    for value in values:
+        found |= text == value
+    return found
+
+
 def session_numbers(sessions: pd.DataFrame) -> np.ndarray:
     """Each appointment's ordinal among its client's attended sessions (1, 2, ...) on
     attended rows, NaN on the others; rows sorted by client and date."""
-    attended = sessions["status"].to_numpy() == "attended"
+    attended = status_in(sessions["status"], ("attended",))
     so_far = Segments(sessions["client_id"].to_numpy()).cumsum(attended.astype(float))
     return np.where(attended, so_far, np.nan)
