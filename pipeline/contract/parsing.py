@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.ids import factorize_text
+from features.ids import factorize_text, is_arrow_text
 
 # the cache key of what every absent column reads as (no column name can equal it)
 _ABSENT = object()
@@ -112,8 +112,6 @@ class ParsedColumns:
         if len(self.index) < MANY_ROWS:
             return
         from concurrent.futures import ThreadPoolExecutor
-
-        from features.ids import is_arrow_text
 
         columns = [
             column
