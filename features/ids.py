@@ -155,11 +155,8 @@ def is_arrow_text(values: pd.Series) -> bool:
 
 def _arrow_text(values: pd.Series):
     """The values as one Arrow text array, or None when they are not Arrow text."""
+    if not is_arrow_text(values):
+        return None
     import pyarrow as pa
 
-    if not hasattr(values.array, "__arrow_array__"):
-        return None
-    column = pa.chunked_array(values.array.__arrow_array__())
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        return None
-    return column.combine_chunks()
+    return pa.chunked_array(values.array.__arrow_array__()).combine_chunks()
