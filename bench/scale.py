@@ -8,7 +8,7 @@ appointments each), a synthetic caseload is written as CSV and as Parquet, then:
 * `dropout-risk score` end to end as a fresh process (start-up, model load, reading,
   validation, features, prediction, SHAP reasons, writing the risk list, its rejection
   report and its drift check), wall-clock median of the repeats and the process's peak
-  resident memory (``wait4``'s ``ru_maxrss``).
+  resident memory (GNU time's maximum resident size; see :func:`timed_process`).
 
 The model is trained first on a separate synthetic history (default 6,000 episodes) in a
 private MLflow store. Targets (issue 15; issue 6 asked for 60 s and 4 GB): 200k clients
