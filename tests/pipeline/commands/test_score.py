@@ -279,6 +279,33 @@ def test_only_a_large_caseload_gives_memory_back_between_its_stages(
     assert len(outcome.risk_list) == 3
 
 
+def test_the_read_tables_memory_is_given_back_before_validation(
+    trained, small, tmp_path, monkeypatch
+):
+    import pipeline.commands.score as score_module
+
+    events = []
+    real_read, real_validated = score_module.read_table, score_module._validated
+
+    def reading(*args, **kwargs):
+        events.append("read")
+        return real_read(*args, **kwargs)
+
+    def validating(*args, **kwargs):
+        events.append("validate")
+        return real_validated(*args, **kwargs)
+
+    monkeypatch.setattr(score_module, "read_table", reading)
+    monkeypatch.setattr(score_module, "_validated", validating)
+    monkeypatch.setattr(score_module, "give_back", lambda: events.append("give back"))
+    outcome = _score(trained, *small, tmp_path / "risk.csv")
+    # after both tables are read, before validation builds its columns, and again before
+    # the list is written
+    assert events[:4] == ["read", "read", "give back", "validate"]
+    assert events.count("give back") == 3 and events[-1] == "give back"
+    assert len(outcome.risk_list) == 3
+
+
 def test_rejected_client_row_is_listed_with_its_reason(trained, tmp_path):
     clients = [_client("A"), _client("OLD", age="240", therapist_id="T9", site="west")]
     sessions = _weekly("A", "2026-01-05", ["attended", "attended"]) + _weekly(
